@@ -1,0 +1,239 @@
+/**
+ * @module runtime/function-pool
+ * The instances of one revision of one function (undici's Pool, one level down from the
+ * PoolManager): hands out leases on instances with a free concurrency slot, starts more
+ * up to `maxInstances` when all are busy, queues the rest in a bounded FIFO, and stops
+ * instances that crashed, timed out or sat idle too long.
+ */
+import type { Dispatcher } from "undici";
+import { poolClosed, queueFull } from "./pool-errors.ts";
+
+/** What the pool needs of an instance; runtime/instance.ts's Instance is one. */
+export interface PooledInstance {
+  readonly id: string;
+  readonly dispatcher: Dispatcher;
+  stop(): Promise<void>;
+}
+
+/** How a request got its instance. */
+export type StartKind = "warm" | "cold";
+
+/** How a leased request ended: anything but "ok" retires the instance (never reused). */
+export type Outcome = "ok" | "crashed" | "timeout";
+
+export interface Lease {
+  readonly instance: PooledInstance;
+  readonly kind: StartKind;
+  /** ms spent waiting for a slot, and of it ms spent waiting for a container to start. */
+  readonly queueMs: number;
+  readonly startMs: number;
+  release(outcome: Outcome): void;
+}
+
+export interface FunctionPoolOptions {
+  name: string;
+  revision: string;
+  concurrency: number;
+  minInstances: number;
+  maxInstances: number;
+  /** Requests that may wait for a slot before acquire() fails with FNRUN_QUEUE_FULL. */
+  maxQueue: number;
+  idleTimeoutMs: number;
+  start: () => Promise<PooledInstance>;
+  /** Told about failures that no caller sees (a background start, a stop). */
+  onError?: (err: unknown) => void;
+}
+
+interface Slot {
+  instance: PooledInstance;
+  inflight: number;
+  lastUsed: number;
+  readyAt: number;
+  startMs: number;
+}
+
+interface Waiter {
+  enqueuedAt: number;
+  resolve(lease: Lease): void;
+  reject(err: unknown): void;
+}
+
+export class FunctionPool {
+  readonly name: string;
+  readonly revision: string;
+  readonly #opts: FunctionPoolOptions;
+  readonly #slots = new Set<Slot>();
+  readonly #waiters: Waiter[] = [];
+  #starting = 0;
+  #closed = false;
+  #drained: (() => void) | null = null;
+
+  constructor(opts: FunctionPoolOptions) {
+    for (const key of ["concurrency", "maxInstances"] as const) {
+      if (!Number.isInteger(opts[key]) || opts[key] < 1) throw new TypeError(`FunctionPool: ${key} must be a whole number ≥ 1`);
+    }
+    if (opts.minInstances > opts.maxInstances) throw new TypeError("FunctionPool: minInstances exceeds maxInstances");
+    this.#opts = opts;
+    this.name = opts.name;
+    this.revision = opts.revision;
+  }
+
+  /** Read-only counters. */
+  get stats() {
+    let busy = 0;
+    let inflight = 0;
+    for (const s of this.#slots) {
+      if (s.inflight > 0) busy++;
+      inflight += s.inflight;
+    }
+    return { instances: this.#slots.size, busy, idle: this.#slots.size - busy, starting: this.#starting, inflight, queued: this.#waiters.length };
+  }
+
+  /** Starts instances until `count` are running; rejects with the first start failure. */
+  async warm(count: number): Promise<void> {
+    const missing = Math.min(count, this.#opts.maxInstances) - this.#slots.size - this.#starting;
+    const starts: Promise<void>[] = [];
+    for (let i = 0; i < missing; i++) starts.push(this.#startOne(true));
+    await Promise.all(starts);
+  }
+
+  /** A lease on an instance with a free slot; waits (bounded) when every instance is busy. */
+  acquire(): Promise<Lease> {
+    if (this.#closed) return Promise.reject(poolClosed(this.name, this.revision));
+    const slot = this.#freeSlot();
+    if (slot && this.#waiters.length === 0) return Promise.resolve(this.#lease(slot, Date.now(), false));
+    if (this.#waiters.length >= this.#opts.maxQueue) return Promise.reject(queueFull(this.name, this.#waiters.length));
+    return new Promise<Lease>((resolve, reject) => {
+      this.#waiters.push({ enqueuedAt: Date.now(), resolve, reject });
+      this.#scale();
+    });
+  }
+
+  /** Stops instances idle longer than idleTimeoutMs, keeping minInstances. */
+  reapIdle(now = Date.now()): void {
+    let keep = this.#slots.size;
+    for (const slot of this.#slots) {
+      if (keep <= this.#opts.minInstances) break;
+      if (slot.inflight === 0 && now - slot.lastUsed >= this.#opts.idleTimeoutMs) {
+        keep--;
+        this.#retire(slot);
+      }
+    }
+  }
+
+  /** Graceful: refuses new leases, lets leased requests finish, then stops every instance. */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      for (const w of this.#waiters.splice(0)) w.reject(poolClosed(this.name, this.revision));
+    }
+    if (this.stats.inflight > 0 || this.#starting > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    await Promise.all([...this.#slots].map((s) => this.#retire(s)));
+  }
+
+  /** Abrupt: stops every instance now; leased requests fail. */
+  async destroy(): Promise<void> {
+    this.#closed = true;
+    for (const w of this.#waiters.splice(0)) w.reject(poolClosed(this.name, this.revision));
+    await Promise.all([...this.#slots].map((s) => this.#retire(s)));
+  }
+
+  #freeSlot(): Slot | undefined {
+    // Least loaded first spreads requests; ties go to the most recently used (keeps others idle to be reaped).
+    let best: Slot | undefined;
+    for (const s of this.#slots) {
+      if (s.inflight >= this.#opts.concurrency) continue;
+      if (!best || s.inflight < best.inflight || (s.inflight === best.inflight && s.lastUsed > best.lastUsed)) best = s;
+    }
+    return best;
+  }
+
+  #lease(slot: Slot, enqueuedAt: number, waited: boolean): Lease {
+    slot.inflight++;
+    const now = Date.now();
+    // A request that waited for this very instance to start is a cold start; anything else is warm.
+    const cold = waited && slot.readyAt >= enqueuedAt;
+    let released = false;
+    return {
+      instance: slot.instance,
+      kind: cold ? "cold" : "warm",
+      queueMs: now - enqueuedAt,
+      startMs: cold ? slot.startMs : 0,
+      release: (outcome) => {
+        if (released) return;
+        released = true;
+        slot.inflight--;
+        slot.lastUsed = Date.now();
+        if (outcome !== "ok") this.#retire(slot);
+        this.#dispatch();
+        this.#scale();
+        this.#checkDrained();
+      },
+    };
+  }
+
+  /** Serves waiters, oldest first, from instances with a free slot. */
+  #dispatch(): void {
+    while (this.#waiters.length > 0) {
+      const slot = this.#freeSlot();
+      if (!slot) return;
+      const w = this.#waiters.shift()!;
+      w.resolve(this.#lease(slot, w.enqueuedAt, true));
+    }
+  }
+
+  /**
+   * Starts instances for the waiters that the instances already starting cannot take:
+   * N requests arriving during one cold start share it (no thundering herd).
+   */
+  #scale(): void {
+    if (this.#closed) return;
+    while (
+      this.#waiters.length > this.#starting * this.#opts.concurrency &&
+      this.#slots.size + this.#starting < this.#opts.maxInstances
+    ) {
+      void this.#startOne(false).catch(() => {});
+    }
+    if (!this.#closed && this.#slots.size + this.#starting < this.#opts.minInstances) void this.warm(this.#opts.minInstances).catch((err) => this.#opts.onError?.(err));
+  }
+
+  async #startOne(throwOnError: boolean): Promise<void> {
+    this.#starting++;
+    const t0 = Date.now();
+    let instance: PooledInstance;
+    try {
+      instance = await this.#opts.start();
+    } catch (err) {
+      this.#starting--;
+      // Nobody else will bring an instance for these waiters: fail them with the cause.
+      if (this.#slots.size === 0 && this.#starting === 0) for (const w of this.#waiters.splice(0)) w.reject(err);
+      this.#checkDrained();
+      if (throwOnError) throw err;
+      this.#opts.onError?.(err);
+      return;
+    }
+    this.#starting--;
+    if (this.#closed && this.#waiters.length === 0) {
+      await instance.stop().catch((err) => this.#opts.onError?.(err));
+      this.#checkDrained();
+      return;
+    }
+    const now = Date.now();
+    this.#slots.add({ instance, inflight: 0, lastUsed: now, readyAt: now, startMs: now - t0 });
+    this.#dispatch();
+    this.#checkDrained();
+  }
+
+  #retire(slot: Slot): Promise<void> {
+    if (!this.#slots.delete(slot)) return Promise.resolve();
+    return slot.instance.stop().catch((err) => this.#opts.onError?.(err));
+  }
+
+  #checkDrained(): void {
+    if (this.#drained && this.stats.inflight === 0 && this.#starting === 0) {
+      const done = this.#drained;
+      this.#drained = null;
+      done();
+    }
+  }
+}
