@@ -1,0 +1,181 @@
+/**
+ * @module cli/commands
+ * One function per command. Each talks to the daemon only through the control API,
+ * except `up`, which is the daemon.
+ */
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { text } from "node:stream/consumers";
+import { CliError, type ControlClient } from "./client.ts";
+import { formatTable } from "./table.ts";
+
+export interface CommandContext {
+  configPath: string;
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+  json: boolean;
+  out: (text: string) => void;
+  client: () => Promise<ControlClient>;
+}
+
+type Command = (ctx: CommandContext) => Promise<number>;
+
+interface ApiError {
+  error: string;
+  code: string;
+  message: string;
+}
+
+/** Runs `fn` with a client and closes it afterwards. */
+async function withClient<T>(ctx: CommandContext, fn: (c: ControlClient) => Promise<T>): Promise<T> {
+  const client = await ctx.client();
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+function need(ctx: CommandContext, what: string, usage: string): string[] {
+  if (ctx.positionals.length === 0) throw new CliError(`missing ${what}\n\n${usage}`, 2);
+  return ctx.positionals;
+}
+
+function failIfError(status: number, body: unknown): void {
+  if (status >= 400) {
+    const e = body as Partial<ApiError> & { diagnostics?: unknown };
+    throw new CliError(e.message ?? `daemon answered ${status}`);
+  }
+}
+
+const up: Command = async (ctx) => {
+  const { startDaemon } = await import("../gateway/daemon.ts");
+  const { createLogger } = await import("../gateway/log.ts");
+  const listen = ctx.values.listen as string | undefined;
+  let override: { host: string; port: number } | undefined;
+  if (listen) {
+    const m = /^(.*):(\d+)$/.exec(listen);
+    if (!m) throw new CliError(`--listen: expected HOST:PORT like 127.0.0.1:8080, got "${listen}"`, 2);
+    override = { host: m[1].replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+  }
+  const daemon = await startDaemon({ configPath: ctx.configPath, log: createLogger(), listen: override });
+  await new Promise<void>((resolveStop) => {
+    const stop = (signal: string) => {
+      process.stderr.write(`${signal}: stopping every container…\n`);
+      daemon.close().then(resolveStop, (err) => {
+        process.stderr.write(`fnrun: shutdown: ${(err as Error).message}\n`);
+        resolveStop();
+      });
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+  return 0;
+};
+
+const deploy: Command = (ctx) =>
+  withClient(ctx, async (client) => {
+    let failed = 0;
+    const all: unknown[] = [];
+    for (const dir of need(ctx, "DIR", "Usage: fnrun deploy DIR...")) {
+      const { status, body } = await client.json<{ results: Array<Record<string, any>> } & Partial<ApiError>>("POST", "/v1/functions", { path: resolve(dir) });
+      if (!body.results) failIfError(status, body);
+      for (const r of body.results ?? []) {
+        all.push(r);
+        if (r.error) {
+          failed++;
+          if (!ctx.json) process.stderr.write(`fnrun: deploy ${r.name}: ${r.error.message}\n`);
+        } else if (!ctx.json) {
+          const routes = (r.routes as Array<{ method: string; path: string }>).map((x) => `${x.method === "*" ? "" : `${x.method} `}${x.path}`).join(", ");
+          ctx.out(`deployed ${r.name} revision ${r.revision} (build ${r.timings.build} ms, start ${r.timings.start} ms) → ${routes}\n`);
+        }
+      }
+    }
+    if (ctx.json) ctx.out(JSON.stringify(all, null, 2) + "\n");
+    return failed > 0 ? 1 : 0;
+  });
+
+const build: Command = (ctx) =>
+  withClient(ctx, async (client) => {
+    const [dir] = need(ctx, "DIR", "Usage: fnrun build DIR [--dockerfile]");
+    const { status, body } = await client.json<{ results: Array<{ name: string; image: string; tag: string; dockerfile: string; context: string }> }>("POST", "/v1/builds", { path: resolve(dir) });
+    failIfError(status, body);
+    if (ctx.json) ctx.out(JSON.stringify(body.results, null, 2) + "\n");
+    else for (const r of body.results) ctx.out(ctx.values.dockerfile ? r.dockerfile : `built ${r.name}: ${r.tag} (${r.image})\n  context: ${r.context}\n`);
+    return 0;
+  });
+
+const ls: Command = (ctx) =>
+  withClient(ctx, async (client) => {
+    const { status, body } = await client.json<Array<Record<string, any>>>("GET", "/v1/functions");
+    failIfError(status, body);
+    if (ctx.json) {
+      ctx.out(JSON.stringify(body, null, 2) + "\n");
+      return 0;
+    }
+    const rows = body.map((f) => [
+      f.name,
+      f.revision,
+      f.instances ? `${f.instances.busy} busy / ${f.instances.idle} idle${f.instances.starting ? ` / ${f.instances.starting} starting` : ""}` : "-",
+      String(f.instances?.queued ?? 0),
+      (f.routes as Array<{ method: string; path: string }>).map((r) => `${r.method === "*" ? "" : `${r.method} `}${r.path}`).join(", "),
+    ]);
+    ctx.out(formatTable(["NAME", "REVISION", "INSTANCES", "QUEUED", "ROUTES"], rows));
+    return 0;
+  });
+
+const rm: Command = (ctx) =>
+  withClient(ctx, async (client) => {
+    for (const name of need(ctx, "NAME", "Usage: fnrun rm NAME")) {
+      const { status, body } = await client.json<unknown>("DELETE", `/v1/functions/${encodeURIComponent(name)}`);
+      failIfError(status, body);
+      ctx.out(ctx.json ? JSON.stringify(body) + "\n" : `removed ${name}\n`);
+    }
+    return 0;
+  });
+
+const invoke: Command = (ctx) =>
+  withClient(ctx, async (client) => {
+    const [name] = need(ctx, "NAME", COMMAND_USAGE_INVOKE);
+    const data = ctx.values.data as string | undefined;
+    let body: Buffer | string | undefined;
+    if (data === "-") body = await text(process.stdin);
+    else if (data?.startsWith("@")) body = await readFile(data.slice(1));
+    else body = data;
+    const headers: Record<string, string> = {};
+    for (const h of (ctx.values.header as string[] | undefined) ?? []) {
+      const i = h.indexOf(":");
+      if (i <= 0) throw new CliError(`--header: expected "Name: value", got "${h}"`, 2);
+      headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+    }
+    const method = ((ctx.values.method as string | undefined) ?? (body !== undefined ? "POST" : "GET")).toUpperCase();
+    const path = (ctx.values.path as string | undefined) ?? `/${name}`;
+    const res = await client.raw(method as "GET", `/v1/functions/${encodeURIComponent(name)}/invoke?path=${encodeURIComponent(path)}`, { body, headers });
+    if (ctx.values.include) {
+      ctx.out(`HTTP ${res.statusCode}\n`);
+      for (const [k, v] of Object.entries(res.headers)) ctx.out(`${k}: ${v}\n`);
+      ctx.out("\n");
+    }
+    const isError = res.statusCode >= 400 && String(res.headers["content-type"] ?? "").includes("json") && res.headers["x-fnrun-error"] === undefined;
+    if (isError && !ctx.json && !ctx.values.include) {
+      const e = (await res.body.json()) as Partial<ApiError>;
+      throw new CliError(`invoke ${name}: ${res.statusCode} ${e.error ?? ""}: ${e.message ?? ""}`);
+    }
+    for await (const chunk of res.body) process.stdout.write(chunk as Buffer);
+    return res.statusCode < 300 ? 0 : 1;
+  });
+
+const COMMAND_USAGE_INVOKE = "Usage: fnrun invoke NAME [--data DATA] [--path /PATH]";
+
+const logs: Command = (ctx) =>
+  withClient(ctx, async (client) => {
+    const [name] = need(ctx, "NAME", "Usage: fnrun logs NAME [--tail N]");
+    const tail = (ctx.values.tail as string | undefined) ?? "200";
+    if (!/^\d+$/.test(tail)) throw new CliError(`--tail: expected a number of lines, got "${tail}"`, 2);
+    const { status, body } = await client.json<string>("GET", `/v1/functions/${encodeURIComponent(name)}/logs?tail=${tail}`);
+    failIfError(status, body);
+    ctx.out(ctx.json ? JSON.stringify({ name, lines: body.split("\n").filter(Boolean) }) + "\n" : body);
+    return 0;
+  });
+
+export const commands: Record<string, Command> = { up, deploy, build, ls, rm, invoke, logs };

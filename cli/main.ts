@@ -1,0 +1,83 @@
+/**
+ * @module cli/main
+ * The `fnrun` command: parses arguments, finds the daemon from config.toml, and runs one
+ * command. User errors print one message with the fix and no stack trace.
+ */
+import { resolve } from "node:path";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { loadConfig } from "../gateway/config.ts";
+import { ControlClient, CliError } from "./client.ts";
+import { COMMAND_HELP, MAIN_HELP } from "./help.ts";
+import { commands, type CommandContext } from "./commands.ts";
+
+const COMMON: NonNullable<ParseArgsConfig["options"]> = {
+  config: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+};
+
+const OPTIONS: Record<string, NonNullable<ParseArgsConfig["options"]>> = {
+  up: { listen: { type: "string" } },
+  deploy: {},
+  build: { dockerfile: { type: "boolean" } },
+  ls: {},
+  rm: {},
+  invoke: {
+    data: { type: "string", short: "d" },
+    path: { type: "string", short: "p" },
+    method: { type: "string", short: "X" },
+    header: { type: "string", short: "H", multiple: true },
+    include: { type: "boolean", short: "i" },
+  },
+  logs: { tail: { type: "string" } },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(MAIN_HELP);
+    return name ? 0 : 2;
+  }
+  if (name === "--version" || name === "version") {
+    process.stdout.write("fnrun 0.1.0\n");
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) throw new CliError(`unknown command \`${name}\`; run \`fnrun --help\` for the list`, 2);
+
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...COMMON, ...OPTIONS[name] }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message.replace(/\. To specify a positional.*$/s, "")}\n\n${COMMAND_HELP[name]}`, 2);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(COMMAND_HELP[name]);
+    return 0;
+  }
+  const configPath = resolve(String(parsed.values.config ?? "config.toml"));
+  const ctx: CommandContext = {
+    configPath,
+    values: parsed.values as CommandContext["values"],
+    positionals: parsed.positionals,
+    json: Boolean(parsed.values.json),
+    out: (text) => process.stdout.write(text),
+    client: async () => {
+      const { config } = await loadConfig(configPath);
+      return new ControlClient(config.control.socket);
+    },
+  };
+  return command(ctx);
+}
+
+/** Runs main() and turns errors into messages and exit codes. */
+export async function run(argv: string[]): Promise<void> {
+  try {
+    process.exitCode = await main(argv);
+  } catch (err) {
+    const e = err as Error & { kind?: string; exitCode?: number };
+    const userError = err instanceof CliError || e.kind === "user";
+    process.stderr.write(`fnrun: ${userError ? e.message : (e.stack ?? e.message)}\n`);
+    process.exitCode = e.exitCode ?? 1;
+  }
+}

@@ -1,0 +1,9 @@
+/**
+ * @module cli/table
+ * Plain aligned columns, as `docker ps` prints them.
+ */
+export function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("   ").trimEnd() + "\n";
+  return line(header) + rows.map(line).join("");
+}

@@ -1,0 +1,145 @@
+/**
+ * @module gateway/control-api
+ * The daemon's versioned REST API (/v1/...), served on a root-only unix socket. The CLI
+ * is its only client, as docker is dockerd's. Handlers are closures over what they need.
+ */
+import { open, stat } from "node:fs/promises";
+import type { HttpBindings } from "@hono/node-server";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
+import { Hono } from "hono";
+import { randomUUID } from "node:crypto";
+import type { PoolManager } from "../runtime/pool-manager.ts";
+import type { Deployer, DeployResult } from "./deployer.ts";
+import type { DeploymentLog } from "./deployments.ts";
+import { httpErrorFor } from "./errors.ts";
+import type { FunctionDefinition } from "./function-definition.ts";
+import { proxy, sendError } from "./proxy.ts";
+import type { RouteTable } from "./routes.ts";
+
+export interface ControlApiOptions {
+  deployer: Deployer;
+  deployments: DeploymentLog;
+  pools: PoolManager<FunctionDefinition>;
+  routes: () => RouteTable;
+  maxBodyBytes: number;
+  version: string;
+}
+
+const MAX_LOG_BYTES = 1 << 20;
+
+export function createControlApi(opts: ControlApiOptions) {
+  const app = new Hono<{ Bindings: HttpBindings }>().basePath("/v1");
+
+  app.onError((err, c) => {
+    const e = httpErrorFor(err);
+    const kind = (err as { kind?: string }).kind;
+    // User errors (bad config, bad function) are 400s the CLI prints as they are.
+    const status = e.status === 500 && kind === "user" ? 400 : e.status;
+    return c.json({ ...e.body, kind: kind ?? "system", diagnostics: (err as { diagnostics?: unknown }).diagnostics }, status as 400);
+  });
+
+  app.get("/health", (c) => c.json({ ok: true, version: opts.version, functions: opts.pools.list().length }));
+
+  app.get("/functions", (c) => {
+    const stats = new Map(opts.pools.list().map((s) => [s.name, s]));
+    return c.json(
+      opts.deployments.list().map((d) => ({
+        ...d,
+        routes: opts.routes().routesOf(d.name),
+        instances: stats.get(d.name) ?? null,
+      })),
+    );
+  });
+
+  app.post("/functions", async (c) => {
+    const { path } = await jsonBody<{ path?: unknown }>(c.req.raw);
+    if (typeof path !== "string" || path === "") return c.json({ error: "bad request", code: "FNRUN_BAD_REQUEST", message: 'expected a JSON body like {"path": "/abs/functions/hello"}' }, 400);
+    const results: Array<DeployResult | { name: string; error: ReturnType<typeof httpErrorFor>["body"] }> = [];
+    for (const dir of await opts.deployer.functionDirs(path)) {
+      const fc = opts.deployer.configFor(dir);
+      try {
+        results.push(await opts.deployer.deploy(fc));
+      } catch (err) {
+        results.push({ name: fc.name, error: { ...httpErrorFor(err).body, message: (err as Error).message } });
+      }
+    }
+    const failed = results.filter((r) => "error" in r).length;
+    return c.json({ results }, failed === 0 ? 200 : failed === results.length ? 422 : 207);
+  });
+
+  app.post("/builds", async (c) => {
+    const { path } = await jsonBody<{ path?: unknown }>(c.req.raw);
+    if (typeof path !== "string" || path === "") return c.json({ error: "bad request", code: "FNRUN_BAD_REQUEST", message: 'expected a JSON body like {"path": "/abs/functions/hello"}' }, 400);
+    const out = [];
+    for (const dir of await opts.deployer.functionDirs(path)) {
+      const fc = opts.deployer.configFor(dir);
+      const built = await opts.deployer.build(fc);
+      out.push({ name: fc.name, image: built.image.digest, tag: built.image.ref, dockerfile: built.dockerfile, context: built.contextDir });
+    }
+    return c.json({ results: out });
+  });
+
+  app.delete("/functions/:name", async (c) => {
+    const name = c.req.param("name");
+    if (!(await opts.deployer.remove(name))) return c.json({ error: "function not found", code: "FNRUN_FUNCTION_NOT_FOUND", message: `function \`${name}\` is not deployed` }, 404);
+    return c.json({ removed: name });
+  });
+
+  app.get("/functions/:name/logs", async (c) => {
+    const name = c.req.param("name");
+    const def = opts.pools.definition(name);
+    if (!def) return c.json({ error: "function not found", code: "FNRUN_FUNCTION_NOT_FOUND", message: `function \`${name}\` is not deployed` }, 404);
+    const tail = Math.max(1, Math.min(10_000, Number(c.req.query("tail") ?? 200) || 200));
+    return c.text(await tailLines(def.logFile, tail));
+  });
+
+  // Invokes the function with the request as it came (method, headers, body), at `?path=`.
+  app.all("/functions/:name/invoke", async (c) => {
+    const name = c.req.param("name");
+    const { incoming, outgoing } = c.env;
+    const def = opts.pools.definition(name);
+    const path = c.req.query("path") ?? `/${name}`;
+    if (!def || !path.startsWith("/")) {
+      sendError(outgoing, Object.assign(new Error(def ? "`path` must start with /" : `function \`${name}\` is not deployed`), { code: def ? "FNRUN_BAD_REQUEST" : "FNRUN_FUNCTION_NOT_FOUND" }));
+      return RESPONSE_ALREADY_SENT;
+    }
+    let lease;
+    try {
+      lease = await opts.pools.acquire(name);
+    } catch (err) {
+      sendError(outgoing, err);
+      return RESPONSE_ALREADY_SENT;
+    }
+    const result = await proxy(incoming, outgoing, lease, { fn: name, invocationId: randomUUID(), timeoutMs: def.config.timeoutMs, maxBodyBytes: opts.maxBodyBytes, path });
+    lease.release(result.outcome);
+    return RESPONSE_ALREADY_SENT;
+  });
+
+  app.notFound((c) => c.json({ error: "not found", code: "FNRUN_ROUTE_NOT_FOUND", message: `no control endpoint ${c.req.method} ${c.req.path}` }, 404));
+  return app;
+}
+
+async function jsonBody<T>(req: Request): Promise<Partial<T>> {
+  try {
+    return (await req.json()) as Partial<T>;
+  } catch {
+    return {};
+  }
+}
+
+/** The last `n` lines of a log file, reading at most its last MiB. */
+async function tailLines(file: string, n: number): Promise<string> {
+  const size = await stat(file).then((s) => s.size, () => 0);
+  if (size === 0) return "";
+  const fh = await open(file, "r");
+  try {
+    const len = Math.min(size, MAX_LOG_BYTES);
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, size - len);
+    const lines = buf.toString("utf8").split("\n");
+    if (lines.at(-1) === "") lines.pop();
+    return lines.slice(-n).join("\n") + "\n";
+  } finally {
+    await fh.close();
+  }
+}

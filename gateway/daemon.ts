@@ -1,0 +1,191 @@
+/**
+ * @module gateway/daemon
+ * The composition root: the one place that wires config, image store, runc, pools, the
+ * deployer, the control API and the public gateway together. `fnrun up` runs it.
+ */
+import { chmod, mkdir, unlink } from "node:fs/promises";
+import type { Server } from "node:http";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { createAdaptorServer } from "@hono/node-server";
+import { ensureBaseImage, ImageStore, type ImageInfo } from "../builder/index.ts";
+import { bootstrapBundle } from "../runtime/bootstrap/build.ts";
+import { cleanupOrphans, Instance } from "../runtime/instance.ts";
+import { PoolManager } from "../runtime/pool-manager.ts";
+import { Runc } from "../runtime/runc.ts";
+import { loadConfig, type FnrunConfig } from "./config.ts";
+import { createControlApi } from "./control-api.ts";
+import { Deployer, type DeployResult } from "./deployer.ts";
+import { DeploymentLog } from "./deployments.ts";
+import type { FunctionDefinition } from "./function-definition.ts";
+import type { Logger } from "./log.ts";
+import { createPublicServer } from "./public-server.ts";
+import { RouteTable, type RouteSpec } from "./routes.ts";
+
+export const VERSION = "0.1.0";
+
+export interface DaemonOptions {
+  configPath: string;
+  log: Logger;
+  /** Overrides [gateway] listen (tests use port 0). */
+  listen?: { host: string; port: number };
+}
+
+export interface Daemon {
+  config: FnrunConfig;
+  /** Where the public gateway listens. */
+  url: string;
+  controlSocket: string;
+  deployed: Array<DeployResult | { name: string; error: string }>;
+  close(): Promise<void>;
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const { log } = opts;
+  const { config, warnings } = await loadConfig(opts.configPath);
+  for (const w of warnings) log.warn(`${w.key}: ${w.message}`, { config: config.path });
+  const stateDir = config.daemon.stateDir;
+  await mkdir(join(stateDir, "logs"), { recursive: true, mode: 0o700 });
+  await chmod(stateDir, 0o700);
+
+  const socketPath = config.control.socket;
+  await refuseSecondDaemon(socketPath);
+
+  const runc = new Runc({ root: join(stateDir, "runc") });
+  const orphans = await cleanupOrphans(stateDir, runc);
+  if (orphans > 0) log.info(`removed ${orphans} containers left by a previous run`);
+
+  const store = new ImageStore(stateDir);
+  await store.init();
+  let base: Promise<ImageInfo> | null = null;
+  const baseImage = () => (base ??= bootstrapBundle().then((bootstrap) => ensureBaseImage(store, { bootstrap })));
+  const t0 = performance.now();
+  const baseInfo = await baseImage();
+  log.info(`base image ${baseInfo.ref} ready`, { ms: Math.round(performance.now() - t0) });
+
+  let seq = 0;
+  const pools = new PoolManager<FunctionDefinition>({
+    idleTimeoutMs: config.pool.idleTimeoutMs,
+    onError: (err) => log.error(`pool: ${(err as Error).message}`),
+    start: (def) =>
+      Instance.start({
+        id: `${def.name.slice(0, 24)}-${(seq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`,
+        stateDir,
+        rootfs: def.rootfs,
+        image: def.imageConfig,
+        env: def.config.env,
+        limits: { memoryBytes: def.config.memoryBytes, cpu: def.config.cpu, pids: def.config.pids, tmpBytes: def.config.tmpBytes },
+        logFile: def.logFile,
+        runc,
+      }),
+  });
+
+  let routes = new RouteTable(new Map());
+  const deployments = new DeploymentLog(stateDir);
+  const previous = await deployments.load();
+  const deployer = new Deployer({
+    config,
+    store,
+    base: baseImage,
+    pools,
+    deployments,
+    onRoutes: (name: string, r: RouteSpec[] | null) => {
+      routes = routes.with(name, r);
+    },
+  });
+
+  const control = createAdaptorServer({
+    fetch: createControlApi({ deployer, deployments, pools, routes: () => routes, maxBodyBytes: config.gateway.maxBodyBytes, version: VERSION }).fetch,
+  }) as Server;
+  await listenUnix(control, socketPath);
+
+  // Functions of config.toml, then those deployed by the CLI in an earlier run.
+  const dirs = new Map<string, string>();
+  for (const fc of config.functions.values()) dirs.set(fc.name, fc.dir);
+  for (const r of previous) if (!dirs.has(r.name)) dirs.set(r.name, r.dir);
+  for (const r of previous) if (!config.functions.has(r.name) && dirs.get(r.name) !== r.dir) await deployments.delete(r.name);
+
+  const deployed: Daemon["deployed"] = await Promise.all(
+    [...dirs.values()].map(async (dir) => {
+      const fc = deployer.configFor(dir);
+      try {
+        const result = await deployer.deploy(fc);
+        log.info(`deployed ${fc.name} (revision ${result.revision})`, { routes: result.routes.map((r) => `${r.method} ${r.path}`), ms: result.timings });
+        return result;
+      } catch (err) {
+        log.error(`deploy ${fc.name} failed: ${(err as Error).message}`);
+        return { name: fc.name, error: (err as Error).message };
+      }
+    }),
+  );
+
+  const gateway = createPublicServer({
+    routes: () => routes,
+    maxBodyBytes: config.gateway.maxBodyBytes,
+    invoker: {
+      acquire: (name) => pools.acquire(name),
+      timeoutOf: (name) => pools.definition(name)?.config.timeoutMs ?? 30_000,
+    },
+  });
+  const listen = opts.listen ?? config.gateway.listen;
+  await new Promise<void>((resolve, reject) => {
+    gateway.once("error", reject);
+    gateway.listen(listen.port, listen.host, () => resolve());
+  }).catch(async (err) => {
+    await Promise.all([pools.destroy(), closeServer(control)]);
+    throw Object.assign(new Error(`gateway: cannot listen on ${listen.host}:${listen.port}: ${(err as Error).message}; set [gateway] listen to a free address`), { code: "FNRUN_LISTEN", kind: "user" });
+  });
+  const addr = gateway.address() as { address: string; port: number };
+  const url = `http://${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  log.info(`gateway listening on ${url}`, { control: socketPath });
+
+  let closing: Promise<void> | null = null;
+  return {
+    config,
+    url,
+    controlSocket: socketPath,
+    deployed,
+    close: () =>
+      (closing ??= (async () => {
+        gateway.closeIdleConnections();
+        const gatewayClosed = closeServer(gateway);
+        // Let requests in flight finish for a moment, then stop everything.
+        const drained = await Promise.race([pools.close().then(() => true), new Promise<boolean>((r) => setTimeout(r, 5000, false).unref())]);
+        if (!drained) await pools.destroy();
+        gateway.closeAllConnections();
+        await Promise.all([gatewayClosed, closeServer(control)]);
+        await unlink(socketPath).catch(() => {});
+        log.info("stopped");
+      })()),
+  };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+async function listenUnix(server: Server, path: string): Promise<void> {
+  await unlink(path).catch(() => {});
+  const oldMask = process.umask(0o177); // the socket is born 0600: no window where others can connect
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(path, () => resolve());
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  await chmod(path, 0o600);
+}
+
+/** Two daemons on one state directory would fight over containers: the second one stops. */
+async function refuseSecondDaemon(socketPath: string): Promise<void> {
+  const alive = await new Promise<boolean>((resolve) => {
+    const s = connect(socketPath);
+    s.once("connect", () => (s.destroy(), resolve(true)));
+    s.once("error", () => resolve(false));
+  });
+  if (alive) {
+    throw Object.assign(new Error(`another fnrun daemon is already running on ${socketPath}; stop it first, or give this one another [daemon] state_dir`), { code: "FNRUN_ALREADY_RUNNING", kind: "user" });
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * @module gateway/deployer
+ * Deploy = build the folder into an image, make it the serving revision (warmed before
+ * it takes traffic), route it, record it. A deploy that fails at any step changes nothing
+ * that was serving.
+ */
+import { createHash } from "node:crypto";
+import { readdir, stat } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import type { ImageInfo, ImageStore } from "../builder/index.ts";
+import { buildFunction } from "../builder/index.ts";
+import type { PoolManager } from "../runtime/pool-manager.ts";
+import { functionConfigFor, type FnrunConfig, type FunctionConfig } from "./config.ts";
+import type { DeploymentLog, DeploymentRecord } from "./deployments.ts";
+import type { FunctionDefinition } from "./function-definition.ts";
+import { defaultRoutes, type RouteSpec } from "./routes.ts";
+
+const ENTRY_NAMES = ["index.ts", "index.js", "index.mjs"];
+
+export interface DeployResult {
+  name: string;
+  revision: string;
+  image: string;
+  routes: RouteSpec[];
+  dockerfile: string;
+  /** Milliseconds of each step. */
+  timings: { build: number; start: number; total: number };
+}
+
+export interface DeployerOptions {
+  config: FnrunConfig;
+  store: ImageStore;
+  base: () => Promise<ImageInfo>;
+  pools: PoolManager<FunctionDefinition>;
+  deployments: DeploymentLog;
+  /** Called when a function's routes change (null: removed). */
+  onRoutes: (name: string, routes: RouteSpec[] | null) => void;
+}
+
+export class Deployer {
+  readonly #opts: DeployerOptions;
+  /** One deploy at a time per function: the second waits, then replaces the first. */
+  readonly #locks = new Map<string, Promise<unknown>>();
+
+  constructor(opts: DeployerOptions) {
+    this.#opts = opts;
+  }
+
+  /** The function folders `path` stands for: itself, or its subfolders holding an entry file. */
+  async functionDirs(path: string): Promise<string[]> {
+    const dir = resolve(path);
+    if (await hasEntry(dir)) return [dir];
+    const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+      throw Object.assign(new Error(`deploy \`${path}\`: ${err.code === "ENOENT" ? "no such folder" : err.message}`), { code: "FNRUN_BAD_FUNCTION_DIR", kind: "user" });
+    });
+    const dirs: string[] = [];
+    for (const e of entries) if (e.isDirectory() && e.name !== "node_modules" && (await hasEntry(join(dir, e.name)))) dirs.push(join(dir, e.name));
+    if (dirs.length === 0) {
+      throw Object.assign(new Error(`deploy \`${path}\`: no function found: the folder has no ${ENTRY_NAMES.join(", ")} and no subfolder with one`), {
+        code: "FNRUN_BAD_FUNCTION_DIR",
+        kind: "user",
+      });
+    }
+    return dirs.sort();
+  }
+
+  /** The settings of the function in `dir`: config.toml's when it names that folder, defaults otherwise. */
+  configFor(dir: string): FunctionConfig {
+    for (const fc of this.#opts.config.functions.values()) if (resolve(fc.dir) === dir) return fc;
+    return functionConfigFor(this.#opts.config, basename(dir), dir);
+  }
+
+  /** Builds the image of `fc` (and its Dockerfile) without deploying it. */
+  async build(fc: FunctionConfig) {
+    return buildFunction(this.#opts.store, { name: fc.name, dir: fc.dir, stateDir: this.#opts.config.daemon.stateDir, base: await this.#opts.base() });
+  }
+
+  deploy(fc: FunctionConfig): Promise<DeployResult> {
+    const prev = this.#locks.get(fc.name) ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(() => this.#deploy(fc));
+    this.#locks.set(fc.name, next);
+    void next.finally(() => this.#locks.get(fc.name) === next && this.#locks.delete(fc.name)).catch(() => {});
+    return next;
+  }
+
+  async remove(name: string): Promise<boolean> {
+    const removed = await this.#opts.pools.remove(name);
+    this.#opts.onRoutes(name, null);
+    const known = this.#opts.deployments.get(name) !== undefined;
+    await this.#opts.deployments.delete(name);
+    return removed || known;
+  }
+
+  async #deploy(fc: FunctionConfig): Promise<DeployResult> {
+    const t0 = performance.now();
+    const built = await this.build(fc);
+    const t1 = performance.now();
+    const { store } = this.#opts;
+    const [rootfs, image] = await Promise.all([store.rootfs(built.image.digest), store.imageConfig(built.image.digest)]);
+    const routes: RouteSpec[] = fc.routes.length > 0 ? fc.routes : defaultRoutes(fc.name);
+    const def: FunctionDefinition = {
+      name: fc.name,
+      revision: revisionOf(built.image.digest, fc),
+      config: fc,
+      image: built.image.digest,
+      rootfs,
+      imageConfig: image,
+      concurrency: fc.concurrency,
+      minInstances: fc.minInstances,
+      maxInstances: fc.maxInstances,
+      logFile: join(this.#opts.config.daemon.stateDir, "logs", `${fc.name}.log`),
+    };
+    await this.#opts.pools.deploy(def);
+    const t2 = performance.now();
+    this.#opts.onRoutes(fc.name, routes);
+    const record: DeploymentRecord = { name: fc.name, dir: fc.dir, revision: def.revision, image: def.image, deployedAt: new Date().toISOString() };
+    await this.#opts.deployments.set(record);
+    return {
+      name: fc.name,
+      revision: def.revision,
+      image: def.image,
+      routes,
+      dockerfile: built.dockerfile,
+      timings: { build: Math.round(t1 - t0), start: Math.round(t2 - t1), total: Math.round(t2 - t0) },
+    };
+  }
+}
+
+/** A revision changes when the image or any setting the instance runs with changes. */
+function revisionOf(image: string, fc: FunctionConfig): string {
+  const settings = JSON.stringify([image, fc.memoryBytes, fc.cpu, fc.pids, fc.tmpBytes, fc.env]);
+  return createHash("sha256").update(settings).digest("hex").slice(0, 12);
+}
+
+async function hasEntry(dir: string): Promise<boolean> {
+  for (const name of ENTRY_NAMES) {
+    const s = await stat(join(dir, name)).catch(() => null);
+    if (s?.isFile()) return true;
+  }
+  return false;
+}

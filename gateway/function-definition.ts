@@ -1,0 +1,16 @@
+/**
+ * @module gateway/function-definition
+ * One deployable revision of a function: its settings, its image and where that image's
+ * rootfs is unpacked. The pool keys on it; the instance starter reads it.
+ */
+import type { PoolDefinition } from "../runtime/pool-manager.ts";
+import type { FunctionConfig } from "./config.ts";
+
+export interface FunctionDefinition extends PoolDefinition {
+  config: FunctionConfig;
+  /** Manifest digest of the image (sha256:…). */
+  image: string;
+  rootfs: string;
+  imageConfig: { Cmd: string[]; Env: string[]; User: string; WorkingDir: string };
+  logFile: string;
+}
