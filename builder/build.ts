@@ -1,0 +1,63 @@
+/**
+ * @module builder/build
+ * `fnrun build` of one function: bundle the folder, write the build context (Dockerfile +
+ * index.mjs) under `<state>/build/<name>`, and apply that Dockerfile with the embedded engine.
+ * The image is made from the Dockerfile, never beside it, so the two cannot disagree.
+ */
+import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { bundleFunction } from "./bundle.ts";
+import { CONTEXT_ENTRY_NAME, generateDockerfile } from "./dockerfile.ts";
+import { applyDockerfile } from "./engine.ts";
+import { tempName } from "./fs-util.ts";
+import type { ImageInfo, ImageStore } from "./oci-layout.ts";
+
+export interface BuildFunctionOptions {
+  /** The function's name from config.toml; the image is tagged `fn/<name>:<revision>`. */
+  name: string;
+  /** The function folder. */
+  dir: string;
+  /** fnrun's state directory; the context goes to `<stateDir>/build/<name>`. */
+  stateDir: string;
+  /** The image to build FROM (normally ensureBaseImage's result). */
+  base: ImageInfo;
+}
+
+export interface BuildResult {
+  image: ImageInfo;
+  /** The Dockerfile the image was built from. */
+  dockerfile: string;
+  /** The build context directory: `docker build <contextDir>` builds an equivalent image. */
+  contextDir: string;
+  /** `sha256:` of the bundle. */
+  bundleDigest: string;
+}
+
+/** The revision of a function: the first 12 hex digits of its bundle's digest. */
+export function functionImageTag(name: string, bundleDigest: string): string {
+  return `fn/${name}:${bundleDigest.replace(/^sha256:/, "").slice(0, 12)}`;
+}
+
+/** Builds a function image. A bundle error throws before anything is written. */
+export async function buildFunction(store: ImageStore, options: BuildFunctionOptions): Promise<BuildResult> {
+  const bundle = await bundleFunction(options.dir);
+  const contextDir = path.join(path.resolve(options.stateDir), "build", options.name);
+  // FROM names the base by its tag, which docker understands once the base is loaded under it;
+  // a base known only by digest is named by digest.
+  const baseRef = options.base.ref.startsWith("sha256:") ? options.base.digest : options.base.ref;
+  const dockerfile = generateDockerfile({ base: baseRef });
+  await mkdir(contextDir, { recursive: true });
+  await writeAtomic(path.join(contextDir, CONTEXT_ENTRY_NAME), bundle.code, 0o644);
+  await writeAtomic(path.join(contextDir, "Dockerfile"), dockerfile, 0o644);
+  const image = await applyDockerfile(store, { dockerfile, contextDir, tag: functionImageTag(options.name, bundle.digest) });
+  return { image, dockerfile, contextDir, bundleDigest: bundle.digest };
+}
+
+async function writeAtomic(dest: string, data: string | Uint8Array, mode: number): Promise<void> {
+  const tmp = path.join(path.dirname(dest), `.${tempName()}`);
+  await writeFile(tmp, data);
+  // Explicit, not via writeFile's mode, which the umask narrows: COPY keeps the file's mode, and
+  // the function runs as uid 1000, so the bundle must be world-readable whatever the umask.
+  await chmod(tmp, mode);
+  await rename(tmp, dest);
+}
