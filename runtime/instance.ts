@@ -99,6 +99,7 @@ export class Instance {
     const sockDir = join(dir, "sock");
     const socketPath = join(sockDir, SOCKET_NAME);
     let created = false;
+    let createdPid: number | undefined;
     try {
       const { uid, gid } = await resolveUser(opts.image.User, opts.rootfs);
       await mkdir(join(opts.stateDir, "instances"), { recursive: true });
@@ -113,7 +114,7 @@ export class Instance {
       let pid: number;
       try {
         created = true; // from here a failed create may leave state behind: always clean up
-        pid = await opts.runc.create(opts.id, dir, { stdout: log.fd, stderr: log.fd });
+        pid = createdPid = await opts.runc.create(opts.id, dir, { stdout: log.fd, stderr: log.fd });
       } finally {
         await log.close(); // the container holds its own copy of the descriptor
       }
@@ -121,7 +122,7 @@ export class Instance {
       await waitReady(socketPath, pid, opts.readyTimeoutMs ?? 10_000, opts.id, opts.logFile);
       return new Instance({ id: opts.id, pid, socketPath, limits: opts.limits, runc: opts.runc, dir, connections: opts.connections ?? 16 });
     } catch (err) {
-      await destroyContainer(opts.runc, opts.id, dir, created).catch((e: unknown) => {
+      await destroyContainer(opts.runc, opts.id, dir, created && { pid: createdPid }).catch((e: unknown) => {
         (err as Error & { suppressed?: unknown }).suppressed = e;
       });
       throw err;
@@ -132,7 +133,7 @@ export class Instance {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       await this.dispatcher.destroy().catch(() => {});
-      await destroyContainer(this.#runc, this.id, this.#dir, true);
+      await destroyContainer(this.#runc, this.id, this.#dir, { pid: this.pid });
     })();
     return this.#stopping;
   }
@@ -223,21 +224,25 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * Removes a container whatever state it is in: `runc delete --force` (SIGKILL, then state and
- * cgroups), leftover cgroup dirs, the instance dir.
+ * Removes a container whatever state it is in, then leftover cgroup dirs and the instance dir.
+ * `runc delete --force` alone takes ~110 ms (it sleeps 100 ms after its SIGKILL); with the
+ * init's pid known, SIGKILL + waiting for the pid to die + plain `delete` takes ~15-25 ms.
  */
-export async function destroyContainer(runc: Runc, id: string, dir: string, hasContainer: boolean): Promise<void> {
-  if (hasContainer) {
-    await runc.delete(id, { force: true }).catch(async (err: RuntimeError) => {
-      if (/does not exist/.test(err.message)) return;
-      // delete may fail while the init is still dying: kill explicitly and try once more.
+export async function destroyContainer(runc: Runc, id: string, dir: string, container: { pid?: number } | false): Promise<void> {
+  if (container) {
+    let deleted = false;
+    if (container.pid) {
       await runc.kill(id, "KILL").catch(() => {});
-      await runc.delete(id, { force: true }).catch((e: RuntimeError) => {
-        if (!/does not exist/.test(e.message)) throw e;
+      const until = Date.now() + 2000;
+      while ((await alive(container.pid)) && Date.now() < until) await new Promise((r) => setTimeout(r, 2));
+      deleted = await runc.delete(id).then(() => true, () => false);
+    }
+    if (!deleted) {
+      await runc.delete(id, { force: true }).catch((err: RuntimeError) => {
+        if (!/does not exist/.test(err.message)) throw err;
       });
-    });
+    }
     await removeCgroups(id);
   }
   await rm(dir, { recursive: true, force: true });
 }
-

@@ -14,7 +14,7 @@ export async function cleanupOrphans(stateDir: string, runc: Runc): Promise<stri
   const instancesDir = join(stateDir, "instances");
   const containers = await runc.list();
   const dirs = await readdir(instancesDir).catch(() => [] as string[]);
-  await Promise.all(containers.map((c) => destroyContainer(runc, c.id, join(instancesDir, c.id), true)));
+  await Promise.all(containers.map((c) => destroyContainer(runc, c.id, join(instancesDir, c.id), { pid: c.pid })));
   // A dir without a container: the daemon died between mkdir and `runc create`, or mid-delete.
   const known = new Set(containers.map((c) => c.id));
   await Promise.all(

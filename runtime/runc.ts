@@ -116,7 +116,9 @@ export class Runc {
 
   #run(op: string, id: string, args: string[], stdio: StdioOptions = ["ignore", "pipe", "pipe"], jsonLog?: string): Promise<RunResult> {
     return new Promise((resolve, reject) => {
-      const child = spawn(this.binary, ["--root", this.root, ...args], { env: { PATH: RUNC_PATH }, stdio });
+      // JSON logs let us report runc's message without its `time=... level=error msg=` decoration.
+      const argv = jsonLog ? ["--root", this.root, ...args] : ["--root", this.root, "--log-format", "json", ...args];
+      const child = spawn(this.binary, argv, { env: { PATH: RUNC_PATH }, stdio });
       let stdout = "";
       let stderr = "";
       child.stdout?.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
@@ -131,7 +133,7 @@ export class Runc {
       child.on("exit", async (code, signal) => {
         clearTimeout(timer);
         if (code === 0) return resolve({ stdout: await drained(child.stdout, () => stdout), stderr });
-        const text = jsonLog ? await readJsonLog(jsonLog) : (await drained(child.stderr, () => stderr));
+        const text = jsonLog ? await readJsonLog(jsonLog) : logMessages(await drained(child.stderr, () => stderr));
         reject(runcFailed(op, id, code, text, signal));
       });
     });
@@ -149,7 +151,10 @@ function drained(stream: NodeJS.ReadableStream | null | undefined, text: () => s
 
 /** The messages of runc's JSON log (`{"level":"error","msg":...}` lines). */
 async function readJsonLog(path: string): Promise<string> {
-  const raw = await readFile(path, "utf8").catch(() => "");
+  return logMessages(await readFile(path, "utf8").catch(() => ""));
+}
+
+function logMessages(raw: string): string {
   return raw
     .split("\n")
     .filter(Boolean)

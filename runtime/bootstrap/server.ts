@@ -6,7 +6,7 @@
  * global fetch classes) so its bundle stays small and boots fast.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { unlinkSync } from "node:fs";
+import { renameSync, unlinkSync } from "node:fs";
 import { Readable } from "node:stream";
 import { pathToFileURL } from "node:url";
 
@@ -156,10 +156,15 @@ async function main(): Promise<void> {
   server.keepAliveTimeout = 60_000; // the host's pool keeps connections; do not close them under it
   server.headersTimeout = 0;
   server.requestTimeout = 0; // the gateway owns timeouts (x-fnrun-deadline)
-  try {
-    unlinkSync(SOCKET_PATH);
-  } catch {}
-  server.listen(SOCKET_PATH);
+  // Listen on a temporary name, then rename: the host treats the socket's existence as
+  // "ready", and between bind(2) and listen(2) a connect would be refused.
+  const tmp = `${SOCKET_PATH}.${process.pid}.tmp`;
+  for (const p of [tmp, SOCKET_PATH]) {
+    try {
+      unlinkSync(p);
+    } catch {}
+  }
+  server.listen(tmp, () => renameSync(tmp, SOCKET_PATH));
 }
 
 function describe(v: unknown): string {
