@@ -5,7 +5,7 @@ import { readFile, readdir, readlink, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, describe, test } from "node:test";
-import { cgroupDirsOf, cgroupMode, cgroupPathsOf, readLimits } from "../../runtime/cgroup.ts";
+import { cgroupDirsOf, cgroupMode, cgroupPathsOf, readLimits, writeLimits } from "../../runtime/cgroup.ts";
 import { cleanupOrphans, HOST_ID_BASE, Instance, type InstanceOptions } from "../../runtime/instance.ts";
 import { Runc } from "../../runtime/runc.ts";
 import { imageFor, makeFixture } from "./rootfs-fixture.ts";
@@ -74,6 +74,30 @@ describe("Instance (real runc)", async () => {
     if (cgroupMode() !== "v2") {
       assert.equal(Number(await readFile(join(paths.memory, "memory.memsw.limit_in_bytes"), "utf8")), LIMITS.memoryBytes, "no swap beyond the limit");
     }
+  });
+
+  test("writeLimits raises and lowers limits in place (v1: memsw kept >= memory at every step)", async () => {
+    const i = await start("plain.mjs");
+    await writeLimits(i.pid, { memoryBytes: 256 * MiB, cpu: 1.5, pids: 200 });
+    assert.deepEqual(await readLimits(i.pid), { memoryBytes: 256 * MiB, cpuQuota: 150_000, cpuPeriod: 100_000, pids: 200 });
+    await writeLimits(i.pid, { memoryBytes: 48 * MiB, cpu: 0.25, pids: 32 });
+    assert.deepEqual(await readLimits(i.pid), { memoryBytes: 48 * MiB, cpuQuota: 25_000, cpuPeriod: 100_000, pids: 32 });
+    if (cgroupMode() !== "v2") {
+      const { memory } = await cgroupPathsOf(i.pid);
+      assert.equal(Number(await readFile(join(memory, "memory.memsw.limit_in_bytes"), "utf8")), 48 * MiB);
+    }
+    const res = await i.dispatcher.request({ path: "/", method: "GET" });
+    assert.equal(res.statusCode, 200, "still serving after the resize");
+    await res.body.dump();
+    await i.stop();
+  });
+
+  test("runc update changes the same kernel limits", async () => {
+    const i = await start("plain.mjs");
+    await runc.update(i.id, { memoryBytes: 128 * MiB, cpu: 1, pids: 90 });
+    assert.deepEqual(await readLimits(i.pid), { memoryBytes: 128 * MiB, cpuQuota: 100_000, cpuPeriod: 100_000, pids: 90 });
+    assert.equal((await runc.state(i.id)).status, "running");
+    await i.stop();
   });
 
   test("unprivileged on the host: uid 101000, no capabilities, no_new_privs, seccomp", async () => {
@@ -227,17 +251,23 @@ describe("Instance (real runc)", async () => {
 
   test("timings: start → ready and stop (median of 10)", async (t) => {
     const ready: number[] = [];
+    const first: number[] = [];
     const stop: number[] = [];
     for (let n = 0; n < 10; n++) {
       const t0 = performance.now();
       const i = await start("plain.mjs");
       ready.push(performance.now() - t0);
+      const tr = performance.now();
+      const res = await i.dispatcher.request({ path: "/", method: "GET" });
+      await res.body.dump();
+      first.push(performance.now() - tr);
       const t1 = performance.now();
       await i.stop();
       stop.push(performance.now() - t1);
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
     t.diagnostic(`Instance.start → ready: median ${median(ready).toFixed(1)} ms (min ${Math.min(...ready).toFixed(1)}, max ${Math.max(...ready).toFixed(1)})`);
+    t.diagnostic(`first request after ready: median ${median(first).toFixed(1)} ms`);
     t.diagnostic(`Instance.stop: median ${median(stop).toFixed(1)} ms (min ${Math.min(...stop).toFixed(1)}, max ${Math.max(...stop).toFixed(1)})`);
   });
 });
