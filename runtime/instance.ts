@@ -5,7 +5,7 @@
  */
 import { watch, type FSWatcher } from "node:fs";
 import { access, chown, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Pool } from "undici";
 import { SOCKET_DIR_IN_IMAGE } from "../builder/base-layout.ts";
 import { cgroupsPathFor, removeCgroups } from "./cgroup.ts";
@@ -98,12 +98,14 @@ export class Instance {
     const dir = Instance.dirOf(opts.stateDir, opts.id);
     const sockDir = join(dir, "sock");
     const socketPath = join(sockDir, SOCKET_NAME);
+    const { uid, gid } = await resolveUser(opts.image.User, opts.rootfs);
+    await mkdir(join(opts.stateDir, "instances"), { recursive: true });
+    await mkdir(dirname(opts.logFile), { recursive: true });
+    // Fails with EEXIST for an id in use: before the try, so another instance's dir is never removed.
+    await mkdir(dir, { mode: 0o700 });
     let created = false;
     let createdPid: number | undefined;
     try {
-      const { uid, gid } = await resolveUser(opts.image.User, opts.rootfs);
-      await mkdir(join(opts.stateDir, "instances"), { recursive: true });
-      await mkdir(dir, { mode: 0o700 });
       // The function (uid 1000 in the container = host uid 101000) creates its socket here;
       // inside a user namespace a bind-mounted dir is checked against the mapped host uid (FACTS.md).
       await mkdir(sockDir, { mode: 0o700 });
