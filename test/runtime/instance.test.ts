@@ -66,6 +66,11 @@ describe("Instance (real runc)", async () => {
     }
   });
 
+  test("the network namespace has loopback only", async () => {
+    const devices = (await readFile(`/proc/${inst.pid}/net/dev`, "utf8")).split("\n").slice(2).filter(Boolean).map((l) => l.split(":")[0].trim());
+    assert.deepEqual(devices, ["lo"]);
+  });
+
   test("cgroup limits read back from the kernel", async () => {
     const limits = await readLimits(inst.pid);
     assert.deepEqual(limits, { memoryBytes: LIMITS.memoryBytes, cpuQuota: 50_000, cpuPeriod: 100_000, pids: LIMITS.pids });
@@ -186,6 +191,18 @@ describe("Instance (real runc)", async () => {
     assert.equal(again.statusCode, 200);
     await again.body.dump();
     assert.match(await readFile(logFile, "utf8"), /waitUntil promise rejected: Error: late failure/);
+  });
+
+  test("the kernel enforces the memory limit: a memory hog is OOM-killed, the request fails", async () => {
+    const hog = await start();
+    const { memory } = await cgroupPathsOf(hog.pid);
+    await assert.rejects(hog.dispatcher.request({ path: "/memhog", method: "GET" }).then((r) => r.body.text()), (err: any) => {
+      assert.equal(err.code, "UND_ERR_SOCKET"); // the gateway sees the socket close mid-request
+      return true;
+    });
+    if (cgroupMode() !== "v2") assert.match(await readFile(join(memory, "memory.oom_control"), "utf8"), /^oom_kill [1-9]/m);
+    await hog.stop();
+    await assertGone(hog.id);
   });
 
   test("a plain default-export function works", async () => {
