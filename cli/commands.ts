@@ -58,17 +58,22 @@ const up: Command = async (ctx) => {
     if (!m) throw new CliError(`--listen: expected HOST:PORT like 127.0.0.1:8080, got "${listen}"`, 2);
     override = { host: m[1].replace(/^\[|\]$/g, ""), port: Number(m[2]) };
   }
+  // Signals are handled from the very start: one during start-up stops the daemon once it is up.
+  let stopRequested: string | null = null;
+  let onStop: (signal: string) => void = (signal) => (stopRequested = signal);
+  const handler = (signal: string) => onStop(signal);
+  process.once("SIGINT", handler);
+  process.once("SIGTERM", handler);
   const daemon = await startDaemon({ configPath: ctx.configPath, log: createLogger(), listen: override });
   await new Promise<void>((resolveStop) => {
-    const stop = (signal: string) => {
+    onStop = (signal) => {
       process.stderr.write(`${signal}: stopping every container…\n`);
       daemon.close().then(resolveStop, (err) => {
         process.stderr.write(`fnrun: shutdown: ${(err as Error).message}\n`);
         resolveStop();
       });
     };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
+    if (stopRequested) onStop(stopRequested);
   });
   return 0;
 };

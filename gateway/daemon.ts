@@ -12,6 +12,7 @@ import { ensureBaseImage, ImageStore, type ImageInfo } from "../builder/index.ts
 import { bootstrapBundle } from "../runtime/bootstrap/build.ts";
 import { cleanupOrphans, Instance } from "../runtime/instance.ts";
 import { PoolManager } from "../runtime/pool-manager.ts";
+import { RootfsMount } from "../runtime/rootfs-mount.ts";
 import { Runc } from "../runtime/runc.ts";
 import { loadConfig, type FnrunConfig } from "./config.ts";
 import { createControlApi } from "./control-api.ts";
@@ -46,118 +47,137 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   for (const w of warnings) log.warn(`${w.key}: ${w.message}`, { config: config.path });
   const stateDir = config.daemon.stateDir;
   await mkdir(join(stateDir, "logs"), { recursive: true, mode: 0o700 });
-  await chmod(stateDir, 0o700);
+  // 0711: nobody may list it; container roots reach their rootfs through RootfsMount.
+  await chmod(stateDir, 0o711);
 
   const socketPath = config.control.socket;
   await refuseSecondDaemon(socketPath);
 
   const runc = new Runc({ root: join(stateDir, "runc") });
   const orphans = await cleanupOrphans(stateDir, runc);
-  if (orphans > 0) log.info(`removed ${orphans} containers left by a previous run`);
+  if (orphans.length > 0) log.info(`removed ${orphans.length} containers left by a previous run`, { containers: orphans });
 
-  const store = new ImageStore(stateDir);
-  await store.init();
-  let base: Promise<ImageInfo> | null = null;
-  const baseImage = () => (base ??= bootstrapBundle().then((bootstrap) => ensureBaseImage(store, { bootstrap })));
-  const t0 = performance.now();
-  const baseInfo = await baseImage();
-  log.info(`base image ${baseInfo.ref} ready`, { ms: Math.round(performance.now() - t0) });
-
-  let seq = 0;
-  const pools = new PoolManager<FunctionDefinition>({
-    idleTimeoutMs: config.pool.idleTimeoutMs,
-    onError: (err) => log.error(`pool: ${(err as Error).message}`),
-    start: (def) =>
-      Instance.start({
-        id: `${def.name.slice(0, 24)}-${(seq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`,
-        stateDir,
-        rootfs: def.rootfs,
-        image: def.imageConfig,
-        env: def.config.env,
-        limits: { memoryBytes: def.config.memoryBytes, cpu: def.config.cpu, pids: def.config.pids, tmpBytes: def.config.tmpBytes },
-        logFile: def.logFile,
-        runc,
-      }),
-  });
-
-  let routes = new RouteTable(new Map());
-  const deployments = new DeploymentLog(stateDir);
-  const previous = await deployments.load();
-  const deployer = new Deployer({
-    config,
-    store,
-    base: baseImage,
-    pools,
-    deployments,
-    onRoutes: (name: string, r: RouteSpec[] | null) => {
-      routes = routes.with(name, r);
-    },
-  });
-
-  const control = createAdaptorServer({
-    fetch: createControlApi({ deployer, deployments, pools, routes: () => routes, maxBodyBytes: config.gateway.maxBodyBytes, version: VERSION }).fetch,
-  }) as Server;
-  await listenUnix(control, socketPath);
-
-  // Functions of config.toml, then those deployed by the CLI in an earlier run.
-  const dirs = new Map<string, string>();
-  for (const fc of config.functions.values()) dirs.set(fc.name, fc.dir);
-  for (const r of previous) if (!dirs.has(r.name)) dirs.set(r.name, r.dir);
-  for (const r of previous) if (!config.functions.has(r.name) && dirs.get(r.name) !== r.dir) await deployments.delete(r.name);
-
-  const deployed: Daemon["deployed"] = await Promise.all(
-    [...dirs.values()].map(async (dir) => {
-      const fc = deployer.configFor(dir);
-      try {
-        const result = await deployer.deploy(fc);
-        log.info(`deployed ${fc.name} (revision ${result.revision})`, { routes: result.routes.map((r) => `${r.method} ${r.path}`), ms: result.timings });
-        return result;
-      } catch (err) {
-        log.error(`deploy ${fc.name} failed: ${(err as Error).message}`);
-        return { name: fc.name, error: (err as Error).message };
-      }
-    }),
-  );
-
-  const gateway = createPublicServer({
-    routes: () => routes,
-    maxBodyBytes: config.gateway.maxBodyBytes,
-    invoker: {
-      acquire: (name) => pools.acquire(name),
-      timeoutOf: (name) => pools.definition(name)?.config.timeoutMs ?? 30_000,
-    },
-  });
-  const listen = opts.listen ?? config.gateway.listen;
-  await new Promise<void>((resolve, reject) => {
-    gateway.once("error", reject);
-    gateway.listen(listen.port, listen.host, () => resolve());
-  }).catch(async (err) => {
-    await Promise.all([pools.destroy(), closeServer(control)]);
-    throw Object.assign(new Error(`gateway: cannot listen on ${listen.host}:${listen.port}: ${(err as Error).message}; set [gateway] listen to a free address`), { code: "FNRUN_LISTEN", kind: "user" });
-  });
-  const addr = gateway.address() as { address: string; port: number };
-  const url = `http://${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`;
-  log.info(`gateway listening on ${url}`, { control: socketPath });
-
-  let closing: Promise<void> | null = null;
-  return {
-    config,
-    url,
-    controlSocket: socketPath,
-    deployed,
-    close: () =>
-      (closing ??= (async () => {
-        gateway.closeIdleConnections();
-        const gatewayClosed = closeServer(gateway);
-        // Let requests in flight finish for a moment, then stop everything.
-        const drained = await Promise.race([pools.close().then(() => true), new Promise<boolean>((r) => setTimeout(r, 5000, false).unref())]);
-        if (!drained) await pools.destroy();
-        gateway.closeAllConnections();
-        await Promise.all([gatewayClosed, closeServer(control)]);
-        await unlink(socketPath).catch(() => {});
-        log.info("stopped");
-      })()),
+  // What start-up made, undone in reverse order if a later step fails, and by close().
+  const teardown: Array<() => Promise<unknown>> = [];
+  const undo = async () => {
+    for (const step of teardown.reverse().splice(0)) await step().catch((err) => log.error(`shutdown: ${(err as Error).message}`));
   };
+  try {
+    const rootfsMount = await RootfsMount.open(stateDir);
+    teardown.push(() => rootfsMount.close());
+
+    const store = new ImageStore(stateDir);
+    await store.init();
+    let base: Promise<ImageInfo> | null = null;
+    const baseImage = () => (base ??= bootstrapBundle().then((bootstrap) => ensureBaseImage(store, { bootstrap })));
+    const t0 = performance.now();
+    const baseInfo = await baseImage();
+    log.info(`base image ${baseInfo.ref} ready`, { ms: Math.round(performance.now() - t0) });
+
+    let seq = 0;
+    const pools = new PoolManager<FunctionDefinition>({
+      idleTimeoutMs: config.pool.idleTimeoutMs,
+      onError: (err) => log.error(`pool: ${(err as Error).message}`),
+      start: (def) =>
+        Instance.start({
+          id: `${def.name.slice(0, 24)}-${(seq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`,
+          stateDir,
+          rootfs: rootfsMount.pathOf(def.rootfs),
+          image: def.imageConfig,
+          env: def.config.env,
+          limits: { memoryBytes: def.config.memoryBytes, cpu: def.config.cpu, pids: def.config.pids, tmpBytes: def.config.tmpBytes },
+          logFile: def.logFile,
+          runc,
+          connections: def.concurrency,
+        }),
+    });
+    teardown.push(async () => {
+      // Requests in flight get a moment to finish, then every container stops.
+      const drained = await Promise.race([pools.close().then(() => true), new Promise<boolean>((r) => setTimeout(r, 5000, false).unref())]);
+      if (!drained) await pools.destroy();
+    });
+
+    let routes = new RouteTable(new Map());
+    const deployments = new DeploymentLog(stateDir);
+    const previous = await deployments.load();
+    const deployer = new Deployer({
+      config,
+      store,
+      base: baseImage,
+      pools,
+      deployments,
+      onRoutes: (name: string, r: RouteSpec[] | null) => {
+        routes = routes.with(name, r);
+      },
+    });
+
+    const control = createAdaptorServer({
+      fetch: createControlApi({ deployer, deployments, pools, routes: () => routes, maxBodyBytes: config.gateway.maxBodyBytes, version: VERSION }).fetch,
+    }) as Server;
+    await listenUnix(control, socketPath);
+    teardown.push(async () => {
+      await closeServer(control);
+      await unlink(socketPath).catch(() => {});
+    });
+
+    // Functions of config.toml, then those deployed by the CLI in an earlier run.
+    const dirs = new Map<string, string>();
+    for (const fc of config.functions.values()) dirs.set(fc.name, fc.dir);
+    for (const r of previous) if (!dirs.has(r.name)) dirs.set(r.name, r.dir);
+    for (const r of previous) if (dirs.get(r.name) !== r.dir) await deployments.delete(r.name);
+
+    const deployed: Daemon["deployed"] = await Promise.all(
+      [...dirs.values()].map(async (dir) => {
+        const fc = deployer.configFor(dir);
+        try {
+          const result = await deployer.deploy(fc);
+          log.info(`deployed ${fc.name} (revision ${result.revision})`, { routes: result.routes.map((r) => `${r.method} ${r.path}`), ms: result.timings });
+          return result;
+        } catch (err) {
+          log.error(`deploy ${fc.name} failed: ${(err as Error).message}`);
+          return { name: fc.name, error: (err as Error).message };
+        }
+      }),
+    );
+
+    const gateway = createPublicServer({
+      routes: () => routes,
+      maxBodyBytes: config.gateway.maxBodyBytes,
+      invoker: {
+        acquire: (name) => pools.acquire(name),
+        timeoutOf: (name) => pools.definition(name)?.config.timeoutMs ?? config.defaults.timeoutMs,
+      },
+    });
+    const listen = opts.listen ?? config.gateway.listen;
+    await new Promise<void>((resolve, reject) => {
+      gateway.once("error", reject);
+      gateway.listen(listen.port, listen.host, () => resolve());
+    }).catch((err) => {
+      throw Object.assign(new Error(`gateway: cannot listen on ${listen.host}:${listen.port}: ${(err as Error).message}; set [gateway] listen to a free address`), { code: "FNRUN_LISTEN", kind: "user" });
+    });
+    teardown.push(async () => {
+      gateway.closeIdleConnections();
+      const closed = closeServer(gateway);
+      setTimeout(() => gateway.closeAllConnections(), 5000).unref();
+      await closed;
+    });
+    const addr = gateway.address() as { address: string; port: number };
+    const url = `http://${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    log.info(`gateway listening on ${url}`, { control: socketPath });
+
+    let closing: Promise<void> | null = null;
+    return {
+      config,
+      url,
+      controlSocket: socketPath,
+      deployed,
+      close: () =>
+        (closing ??= undo().then(() => log.info("stopped"))),
+    };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -23,9 +23,14 @@ export class RouteTable {
     }
   }
 
-  /** The function serving `method path`, or null. The first route added wins. */
+  /** The function serving `method path`, or null. The first route added wins; HEAD falls back to GET (RFC 9110 §9.3.2). */
   match(method: string, path: string): string | null {
-    const [handlers] = this.#router.match(method === "HEAD" ? "GET" : method, path) as [Array<[string, unknown]>, unknown];
+    const found = this.#first(method, path);
+    return found ?? (method === "HEAD" ? this.#first("GET", path) : null);
+  }
+
+  #first(method: string, path: string): string | null {
+    const [handlers] = this.#router.match(method, path) as [Array<[string, unknown]>, unknown];
     return handlers.length > 0 ? handlers[0][0] : null;
   }
 

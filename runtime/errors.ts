@@ -10,7 +10,8 @@ export type RuntimeErrorCode =
   | "FNRUN_RUNC_FAILED"
   | "FNRUN_INSTANCE_START_TIMEOUT"
   | "FNRUN_INSTANCE_EXITED"
-  | "FNRUN_CGROUP";
+  | "FNRUN_CGROUP"
+  | "FNRUN_ROOTFS_MOUNT";
 
 const KINDS: Record<RuntimeErrorCode, "user" | "system"> = {
   FNRUN_RUNC_MISSING: "user",
@@ -19,6 +20,7 @@ const KINDS: Record<RuntimeErrorCode, "user" | "system"> = {
   // The function's own code usually makes the bootstrap exit early (bad bundle, OOM at import).
   FNRUN_INSTANCE_EXITED: "user",
   FNRUN_CGROUP: "system",
+  FNRUN_ROOTFS_MOUNT: "system",
 };
 
 export class RuntimeError extends Error {
