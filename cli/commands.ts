@@ -114,8 +114,10 @@ const ls: Command = (ctx) =>
   withClient(ctx, async (client) => {
     const { status, body } = await client.json<Array<Record<string, any>>>("GET", "/v1/functions");
     failIfError(status, body);
+    const pool = await client.json<{ stemCells: { size: number; ready: number; starting: number }; memory: { budget: number; reserved: number } }>("GET", "/v1/pool");
+    failIfError(pool.status, pool.body);
     if (ctx.json) {
-      ctx.out(JSON.stringify(body, null, 2) + "\n");
+      ctx.out(JSON.stringify({ functions: body, pool: pool.body }, null, 2) + "\n");
       return 0;
     }
     const rows = body.map((f) => [
@@ -123,9 +125,13 @@ const ls: Command = (ctx) =>
       f.revision,
       f.instances ? `${f.instances.busy} busy / ${f.instances.idle} idle${f.instances.starting ? ` / ${f.instances.starting} starting` : ""}` : "-",
       String(f.instances?.queued ?? 0),
+      f.invocations ? `${f.invocations.invocations} (${f.invocations.starts.warm} warm, ${f.invocations.starts.stem} stem, ${f.invocations.starts.cold} cold)` : "0",
       (f.routes as Array<{ method: string; path: string }>).map((r) => `${r.method === "*" ? "" : `${r.method} `}${r.path}`).join(", "),
     ]);
-    ctx.out(formatTable(["NAME", "REVISION", "INSTANCES", "QUEUED", "ROUTES"], rows));
+    ctx.out(formatTable(["NAME", "REVISION", "INSTANCES", "QUEUED", "INVOCATIONS", "ROUTES"], rows));
+    const { stemCells: stems, memory } = pool.body;
+    const mib = (n: number) => `${Math.round(n / 1048576)} MiB`;
+    ctx.out(`\nstem cells: ${stems.ready} ready${stems.starting ? `, ${stems.starting} starting` : ""} (of ${stems.size}); memory reserved: ${mib(memory.reserved)} of ${mib(memory.budget)}\n`);
     return 0;
   });
 

@@ -29,6 +29,7 @@
  *   concurrency   = 16                requests in flight per instance (≥ 1)
  *   min_instances = 0                 instances kept warm even when idle (≥ 0)
  *   max_instances = 10                most instances at once (≥ 1 and ≥ min_instances)
+ *   max_queue     = 100               requests that may wait for a busy function; past it: 429 (≥ 0)
  *   pids          = 64                process/thread limit per instance (≥ 8)
  *   tmp           = "16MiB"           size of the instance's tmpfs /tmp (≥ 1MiB)
  * [functions.NAME]                   NAME: lowercase letters, digits, "-"; starts with a letter
@@ -40,7 +41,7 @@
  *                                     or "*" as the last one. No ".", "..", "%", "?", "#", empty
  *                                     segments. Default: ["/NAME", "/NAME/*"]. Two functions may
  *                                     not share a route (same method, or any method, and path).
- *   memory, cpu, timeout, concurrency, min_instances, max_instances, pids, tmp
+ *   memory, cpu, timeout, concurrency, min_instances, max_instances, max_queue, pids, tmp
  *                                     as in [defaults], for this function only
  *   env           = { KEY = "value" } passed at container start, never baked into the image;
  *                                     values must be strings; keys [A-Za-z_][A-Za-z0-9_]*, not FNRUN_*
@@ -67,6 +68,8 @@ export interface FunctionLimits {
   concurrency: number;
   minInstances: number;
   maxInstances: number;
+  /** Requests that may wait when every instance is busy; past it the gateway answers 429. */
+  maxQueue: number;
   pids: number;
   tmpBytes: number;
 }
@@ -127,7 +130,7 @@ const MAX_SOCKET_PATH = 107;
 
 const DEFAULT_LIMITS: FunctionLimits = {
   memoryBytes: 128 * MiB, cpu: 0.5, timeoutMs: 30_000, concurrency: 16,
-  minInstances: 0, maxInstances: 10, pids: 64, tmpBytes: 16 * MiB,
+  minInstances: 0, maxInstances: 10, maxQueue: 100, pids: 64, tmpBytes: 16 * MiB,
 };
 
 const KNOWN = {
@@ -136,9 +139,9 @@ const KNOWN = {
   daemon: ["state_dir"],
   control: [],
   pool: ["stem_cells", "memory_budget", "idle_timeout"],
-  defaults: ["memory", "cpu", "timeout", "concurrency", "min_instances", "max_instances", "pids", "tmp"],
+  defaults: ["memory", "cpu", "timeout", "concurrency", "min_instances", "max_instances", "max_queue", "pids", "tmp"],
   function: ["dir", "routes", "env", "schedule", "timezone", "memory", "cpu", "timeout", "concurrency",
-    "min_instances", "max_instances", "pids", "tmp"],
+    "min_instances", "max_instances", "max_queue", "pids", "tmp"],
 } as const;
 
 /** The config used when there is no config.toml: every default, no functions. */
@@ -303,6 +306,7 @@ const LIMIT_FIELDS: Array<[string, keyof FunctionLimits, (v: unknown) => number]
   ["concurrency", "concurrency", whole(1)],
   ["min_instances", "minInstances", whole(0)],
   ["max_instances", "maxInstances", whole(1)],
+  ["max_queue", "maxQueue", whole(0)],
   ["pids", "pids", whole(8)],
   // tmpfs treats size=0 as "no limit" (Documentation/filesystems/tmpfs.rst), so 0 must not pass.
   ["tmp", "tmpBytes", size(MiB)],

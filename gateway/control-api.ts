@@ -8,18 +8,19 @@ import type { HttpBindings } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { Hono } from "hono";
 import { randomUUID } from "node:crypto";
-import type { PoolManager } from "../runtime/pool-manager.ts";
 import type { Deployer, DeployResult } from "./deployer.ts";
 import type { DeploymentLog } from "./deployments.ts";
+import type { InvocationLog } from "./invocation-log.ts";
 import { httpErrorFor } from "./errors.ts";
-import type { FunctionDefinition } from "./function-definition.ts";
+import type { FunctionDefinition, FunctionPools } from "./function-definition.ts";
 import { proxy, sendError } from "./proxy.ts";
 import type { RouteTable } from "./routes.ts";
 
 export interface ControlApiOptions {
   deployer: Deployer;
   deployments: DeploymentLog;
-  pools: PoolManager<FunctionDefinition>;
+  invocations: InvocationLog;
+  pools: FunctionPools;
   routes: () => RouteTable;
   maxBodyBytes: number;
   version: string;
@@ -40,6 +41,14 @@ export function createControlApi(opts: ControlApiOptions) {
 
   app.get("/health", (c) => c.json({ ok: true, version: opts.version, functions: opts.pools.list().length }));
 
+  app.get("/pool", (c) => c.json(opts.pools.stats));
+
+  // Recent invocations, newest last: how each started (warm, stem, cold) and its phase timings.
+  app.get("/invocations", (c) => {
+    const limit = Math.max(1, Math.min(1000, Number(c.req.query("limit") ?? 100) || 100));
+    return c.json(opts.invocations.recent(limit, c.req.query("fn") || undefined));
+  });
+
   app.get("/functions", (c) => {
     const stats = new Map(opts.pools.list().map((s) => [s.name, s]));
     return c.json(
@@ -47,6 +56,7 @@ export function createControlApi(opts: ControlApiOptions) {
         ...d,
         routes: opts.routes().routesOf(d.name),
         instances: stats.get(d.name) ?? null,
+        invocations: opts.invocations.counts(d.name),
       })),
     );
   });

@@ -10,14 +10,15 @@ import { join } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { ensureBaseImage, ImageStore, type ImageInfo } from "../builder/index.ts";
 import { bootstrapBundle } from "../runtime/bootstrap/build.ts";
-import { cleanupOrphans, Instance } from "../runtime/instance.ts";
+import { cleanupOrphans, Instance, type ImageConfig, type InstanceLimits } from "../runtime/instance.ts";
 import { PoolManager } from "../runtime/pool-manager.ts";
 import { RootfsMount } from "../runtime/rootfs-mount.ts";
 import { Runc } from "../runtime/runc.ts";
-import { loadConfig, type FnrunConfig } from "./config.ts";
+import { loadConfig, type FnrunConfig, type FunctionLimits } from "./config.ts";
 import { createControlApi } from "./control-api.ts";
 import { Deployer, type DeployResult } from "./deployer.ts";
 import { DeploymentLog } from "./deployments.ts";
+import { InvocationLog } from "./invocation-log.ts";
 import type { FunctionDefinition } from "./function-definition.ts";
 import type { Logger } from "./log.ts";
 import { createPublicServer } from "./public-server.ts";
@@ -74,22 +75,38 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const baseInfo = await baseImage();
     log.info(`base image ${baseInfo.ref} ready`, { ms: Math.round(performance.now() - t0) });
 
-    let seq = 0;
-    const pools = new PoolManager<FunctionDefinition>({
+    const instanceStarter = (opts: { name: string; rootfs: string; image: ImageConfig; env: Record<string, string>; limits: InstanceLimits; logFile: string; connections: number; stem?: boolean }) =>
+      Instance.start({
+        id: instanceId(opts.name),
+        stateDir,
+        rootfs: rootfsMount.pathOf(opts.rootfs),
+        image: opts.image,
+        env: opts.env,
+        limits: opts.limits,
+        logFile: opts.logFile,
+        runc,
+        connections: opts.connections,
+        stem: opts.stem,
+      });
+    const limitsOf = (c: FunctionLimits): InstanceLimits => ({ memoryBytes: c.memoryBytes, cpu: c.cpu, pids: c.pids, tmpBytes: c.tmpBytes });
+    const baseRootfs = await store.rootfs(baseInfo.digest);
+    const baseConfig = await store.imageConfig(baseInfo.digest);
+
+    const pools = new PoolManager<FunctionDefinition, Instance>({
       idleTimeoutMs: config.pool.idleTimeoutMs,
+      memoryBudgetBytes: config.pool.memoryBudgetBytes,
       onError: (err) => log.error(`pool: ${(err as Error).message}`),
-      start: (def) =>
-        Instance.start({
-          id: `${def.name.slice(0, 24)}-${(seq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`,
-          stateDir,
-          rootfs: rootfsMount.pathOf(def.rootfs),
-          image: def.imageConfig,
-          env: def.config.env,
-          limits: { memoryBytes: def.config.memoryBytes, cpu: def.config.cpu, pids: def.config.pids, tmpBytes: def.config.tmpBytes },
-          logFile: def.logFile,
-          runc,
-          connections: def.concurrency,
-        }),
+      startCold: (def) =>
+        instanceStarter({ name: def.name, rootfs: def.rootfs, image: def.imageConfig, env: def.config.env, limits: limitsOf(def.config), logFile: def.logFile, connections: def.concurrency }),
+      // Stem cells run the base image with the [defaults] limits until one becomes a function.
+      stemCells: config.pool.stemCells,
+      stemMemoryBytes: config.defaults.memoryBytes,
+      startStem: () =>
+        instanceStarter({ name: "stem", rootfs: baseRootfs, image: baseConfig, env: {}, limits: limitsOf(config.defaults), logFile: join(stateDir, "logs", "_stem.log"), connections: config.defaults.concurrency, stem: true }),
+      specialize: async (stem, def) => {
+        await stem.specialize({ name: def.name, revision: def.revision, bundlePath: def.bundlePath, env: def.config.env, limits: limitsOf(def.config) });
+        return stem;
+      },
     });
     teardown.push(async () => {
       // Requests in flight get a moment to finish, then every container stops.
@@ -99,6 +116,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
     let routes = new RouteTable(new Map());
     const deployments = new DeploymentLog(stateDir);
+    const invocations = new InvocationLog();
     const previous = await deployments.load();
     const deployer = new Deployer({
       config,
@@ -112,7 +130,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
 
     const control = createAdaptorServer({
-      fetch: createControlApi({ deployer, deployments, pools, routes: () => routes, maxBodyBytes: config.gateway.maxBodyBytes, version: VERSION }).fetch,
+      fetch: createControlApi({ deployer, deployments, invocations, pools, routes: () => routes, maxBodyBytes: config.gateway.maxBodyBytes, version: VERSION }).fetch,
     }) as Server;
     await listenUnix(control, socketPath);
     teardown.push(async () => {
@@ -140,9 +158,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }),
     );
 
+    // Stem cells start once the deploys are done, in the background: they never delay a request.
+    pools.fillStemCells();
+
     const gateway = createPublicServer({
       routes: () => routes,
       maxBodyBytes: config.gateway.maxBodyBytes,
+      onInvocation: (record) => invocations.add(record),
       invoker: {
         acquire: (name) => pools.acquire(name),
         timeoutOf: (name) => pools.definition(name)?.config.timeoutMs ?? config.defaults.timeoutMs,
@@ -178,6 +200,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await undo();
     throw err;
   }
+}
+
+let instanceSeq = 0;
+/** A short container id: the function's name, a sequence and a little randomness (no clash across restarts). */
+function instanceId(name: string): string {
+  return `${name.slice(0, 24)}-${(instanceSeq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -8,11 +8,10 @@ import { createHash } from "node:crypto";
 import { readdir, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { ImageInfo, ImageStore } from "../builder/index.ts";
-import { buildFunction } from "../builder/index.ts";
-import type { PoolManager } from "../runtime/pool-manager.ts";
+import { buildFunction, ENTRY_IN_IMAGE } from "../builder/index.ts";
 import { functionConfigFor, type FnrunConfig, type FunctionConfig } from "./config.ts";
 import type { DeploymentLog, DeploymentRecord } from "./deployments.ts";
-import type { FunctionDefinition } from "./function-definition.ts";
+import type { FunctionDefinition, FunctionPools } from "./function-definition.ts";
 import { defaultRoutes, type RouteSpec } from "./routes.ts";
 
 const ENTRY_NAMES = ["index.ts", "index.js", "index.mjs"];
@@ -31,7 +30,7 @@ export interface DeployerOptions {
   config: FnrunConfig;
   store: ImageStore;
   base: () => Promise<ImageInfo>;
-  pools: PoolManager<FunctionDefinition>;
+  pools: FunctionPools;
   deployments: DeploymentLog;
   /** Called when a function's routes change (null: removed). */
   onRoutes: (name: string, routes: RouteSpec[] | null) => void;
@@ -96,7 +95,7 @@ export class Deployer {
     const built = await this.build(fc);
     const t1 = performance.now();
     const { store } = this.#opts;
-    const [rootfs, image] = await Promise.all([store.rootfs(built.image.digest), store.imageConfig(built.image.digest)]);
+    const [rootfs, image, base] = await Promise.all([store.rootfs(built.image.digest), store.imageConfig(built.image.digest), this.#opts.base()]);
     const routes: RouteSpec[] = fc.routes.length > 0 ? fc.routes : defaultRoutes(fc.name);
     const def: FunctionDefinition = {
       name: fc.name,
@@ -108,6 +107,11 @@ export class Deployer {
       concurrency: fc.concurrency,
       minInstances: fc.minInstances,
       maxInstances: fc.maxInstances,
+      maxQueue: fc.maxQueue,
+      memoryBytes: fc.memoryBytes,
+      // A stem cell runs the base image with the defaults' /tmp; this image must be that base plus its bundle.
+      stemCompatible: sitsOn(built.image, base) && fc.tmpBytes === this.#opts.config.defaults.tmpBytes,
+      bundlePath: join(rootfs, ENTRY_IN_IMAGE),
       logFile: join(this.#opts.config.daemon.stateDir, "logs", `${fc.name}.log`),
     };
     await this.#opts.pools.deploy(def);
@@ -130,6 +134,11 @@ export class Deployer {
 function revisionOf(image: string, fc: FunctionConfig): string {
   const settings = JSON.stringify([image, fc.memoryBytes, fc.cpu, fc.pids, fc.tmpBytes, fc.env]);
   return createHash("sha256").update(settings).digest("hex").slice(0, 12);
+}
+
+/** Whether `image` is exactly `base` plus one layer (the bundle). */
+function sitsOn(image: ImageInfo, base: ImageInfo): boolean {
+  return image.layers.length === base.layers.length + 1 && base.layers.every((l, i) => l.digest === image.layers[i].digest);
 }
 
 async function hasEntry(dir: string): Promise<boolean> {

@@ -3,7 +3,8 @@
  * One deployable revision of a function: its settings, its image and where that image's
  * rootfs is unpacked. The pool keys on it; the instance starter reads it.
  */
-import type { PoolDefinition } from "../runtime/pool-manager.ts";
+import type { Instance } from "../runtime/instance.ts";
+import type { PoolDefinition, PoolManager } from "../runtime/pool-manager.ts";
 import type { FunctionConfig } from "./config.ts";
 
 export interface FunctionDefinition extends PoolDefinition {
@@ -12,5 +13,10 @@ export interface FunctionDefinition extends PoolDefinition {
   image: string;
   rootfs: string;
   imageConfig: { Cmd: string[]; Env: string[]; User: string; WorkingDir: string };
+  /** The bundle inside the unpacked rootfs: what a stem cell loads when it becomes this function. */
+  bundlePath: string;
   logFile: string;
 }
+
+/** The pools of the daemon: function revisions served by runc instances, stem cells included. */
+export type FunctionPools = PoolManager<FunctionDefinition, Instance>;

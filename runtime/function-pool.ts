@@ -15,8 +15,18 @@ export interface PooledInstance {
   stop(): Promise<void>;
 }
 
-/** How a request got its instance. */
-export type StartKind = "warm" | "cold";
+/** How a request got its instance: an idle one, a specialized stem cell, or a container started from the image. */
+export type StartKind = "warm" | "stem" | "cold";
+
+/** What a start brought: the instance, how it was made, and the time of each phase. */
+export interface Started {
+  instance: PooledInstance;
+  kind: "stem" | "cold";
+  /** ms creating the container (0 when a prewarmed stem cell was used). */
+  createMs: number;
+  /** ms specializing a stem cell (0 for a cold start). */
+  specializeMs: number;
+}
 
 /** How a leased request ended: anything but "ok" retires the instance (never reused). */
 export type Outcome = "ok" | "crashed" | "timeout";
@@ -24,9 +34,11 @@ export type Outcome = "ok" | "crashed" | "timeout";
 export interface Lease {
   readonly instance: PooledInstance;
   readonly kind: StartKind;
-  /** ms spent waiting for a slot, and of it ms spent waiting for a container to start. */
+  /** ms spent waiting for a slot; of it, ms the start of the instance took and its phases. */
   readonly queueMs: number;
   readonly startMs: number;
+  readonly createMs: number;
+  readonly specializeMs: number;
   release(outcome: Outcome): void;
 }
 
@@ -39,9 +51,12 @@ export interface FunctionPoolOptions {
   /** Requests that may wait for a slot before acquire() fails with FNRUN_QUEUE_FULL. */
   maxQueue: number;
   idleTimeoutMs: number;
-  start: () => Promise<PooledInstance>;
+  start: () => Promise<Started>;
   /** Told about failures that no caller sees (a background start, a stop). */
   onError?: (err: unknown) => void;
+  /** Told when an instance was used (or made) and when it is gone: the manager's LRU order. */
+  onTouch?: (instanceId: string) => void;
+  onRetire?: (instanceId: string) => void;
 }
 
 interface Slot {
@@ -50,6 +65,7 @@ interface Slot {
   lastUsed: number;
   readyAt: number;
   startMs: number;
+  started: Started;
 }
 
 interface Waiter {
@@ -121,6 +137,18 @@ export class FunctionPool {
     }
   }
 
+  /**
+   * Stops `instanceId` to free its memory, if it is idle and above minInstances (the memory
+   * budget's eviction). Resolves when it is stopped; null when it may not be evicted.
+   */
+  evict(instanceId: string): Promise<void> | null {
+    if (this.#slots.size <= this.#opts.minInstances) return null;
+    for (const slot of this.#slots) {
+      if (slot.instance.id === instanceId && slot.inflight === 0) return this.#retire(slot);
+    }
+    return null;
+  }
+
   /** Graceful: refuses new leases, lets leased requests finish, then stops every instance. */
   async close(): Promise<void> {
     if (!this.#closed) {
@@ -151,19 +179,22 @@ export class FunctionPool {
   #lease(slot: Slot, enqueuedAt: number, waited: boolean): Lease {
     slot.inflight++;
     const now = Date.now();
-    // A request that waited for this very instance to start is a cold start; anything else is warm.
-    const cold = waited && slot.readyAt >= enqueuedAt;
+    // A request that waited for this very instance to start had a stem or cold start; anything else is warm.
+    const started = waited && slot.readyAt >= enqueuedAt;
     let released = false;
     return {
       instance: slot.instance,
-      kind: cold ? "cold" : "warm",
+      kind: started ? slot.started.kind : "warm",
       queueMs: now - enqueuedAt,
-      startMs: cold ? slot.startMs : 0,
+      startMs: started ? slot.startMs : 0,
+      createMs: started ? slot.started.createMs : 0,
+      specializeMs: started ? slot.started.specializeMs : 0,
       release: (outcome) => {
         if (released) return;
         released = true;
         slot.inflight--;
         slot.lastUsed = Date.now();
+        this.#opts.onTouch?.(slot.instance.id);
         if (outcome !== "ok") this.#retire(slot);
         this.#dispatch();
         this.#scale();
@@ -200,9 +231,9 @@ export class FunctionPool {
   async #startOne(throwOnError: boolean): Promise<void> {
     this.#starting++;
     const t0 = Date.now();
-    let instance: PooledInstance;
+    let started: Started;
     try {
-      instance = await this.#opts.start();
+      started = await this.#opts.start();
     } catch (err) {
       this.#starting--;
       // Nobody else will bring an instance for these waiters: fail them with the cause.
@@ -213,19 +244,22 @@ export class FunctionPool {
       return;
     }
     this.#starting--;
+    const { instance } = started;
     if (this.#closed && this.#waiters.length === 0) {
       await instance.stop().catch((err) => this.#opts.onError?.(err));
       this.#checkDrained();
       return;
     }
     const now = Date.now();
-    this.#slots.add({ instance, inflight: 0, lastUsed: now, readyAt: now, startMs: now - t0 });
+    this.#slots.add({ instance, inflight: 0, lastUsed: now, readyAt: now, startMs: now - t0, started });
+    this.#opts.onTouch?.(instance.id);
     this.#dispatch();
     this.#checkDrained();
   }
 
   #retire(slot: Slot): Promise<void> {
     if (!this.#slots.delete(slot)) return Promise.resolve();
+    this.#opts.onRetire?.(slot.instance.id);
     return slot.instance.stop().catch((err) => this.#opts.onError?.(err));
   }
 

@@ -30,5 +30,13 @@ export const queueFull = (name: string, size: number) =>
     `function \`${name}\`: all instances are busy and ${size} requests already wait; retry shortly or raise max_instances`,
   );
 
+const MiB = 1024 * 1024;
+
+export const atCapacity = (name: string, bytes: number, budget: { total: number; used: number }) =>
+  new PoolError(
+    "FNRUN_AT_CAPACITY",
+    `host at capacity: function \`${name}\` needs ${Math.round(bytes / MiB)} MiB but ${Math.round(budget.used / MiB)} MiB of the ${Math.round(budget.total / MiB)} MiB memory budget are held by busy instances; retry shortly, or raise [pool] memory_budget`,
+  );
+
 export const poolClosed = (name: string, revision: string) =>
   new PoolError("FNRUN_POOL_CLOSED", `function \`${name}\` revision ${revision} is draining`);

@@ -1,11 +1,15 @@
 /**
  * @module runtime/pool-manager
  * One FunctionPool per deployed function (undici's Agent: a Map from key to pool, built
- * through a factory). A deploy builds the new revision's pool and warms it before it takes
- * traffic; the old revision then drains, so a redeploy fails no request.
+ * through a factory), the stem cells they share, and the memory budget over all of them.
+ * A deploy builds the new revision's pool and warms it before it takes traffic; the old
+ * revision then drains, so a redeploy fails no request.
  */
-import { FunctionPool, type Lease, type PooledInstance } from "./function-pool.ts";
-import { functionNotFound, PoolError } from "./pool-errors.ts";
+import { LRUCache } from "lru-cache";
+import { FunctionPool, type Lease, type PooledInstance, type Started } from "./function-pool.ts";
+import { MemoryBudget } from "./memory-budget.ts";
+import { atCapacity, functionNotFound, PoolError } from "./pool-errors.ts";
+import { StemPool, type StemCell } from "./stem-pool.ts";
 
 /** Everything the pool needs to know of one revision of a function. */
 export interface PoolDefinition {
@@ -14,29 +18,65 @@ export interface PoolDefinition {
   concurrency: number;
   minInstances: number;
   maxInstances: number;
+  /** Requests that may wait for a slot before acquire() fails with FNRUN_QUEUE_FULL. */
+  maxQueue: number;
+  /** The instance's memory limit: what it holds of the budget. */
+  memoryBytes: number;
+  /** A stem cell can become this function (its image is the pool's base plus its bundle). */
+  stemCompatible: boolean;
 }
 
-export interface PoolManagerOptions<D extends PoolDefinition> {
-  /** Starts one instance of a revision (the composition root binds runc, the store, the state dir). */
-  start: (def: D) => Promise<PooledInstance>;
+export interface PoolManagerOptions<D extends PoolDefinition, S extends StemCell> {
+  /** Starts an instance of a revision from its own image (the composition root binds runc, the store, the state dir). */
+  startCold: (def: D) => Promise<PooledInstance>;
+  /** Starts a stem cell from the base image; with specialize, turns it into an instance of `def`. */
+  startStem?: () => Promise<S>;
+  specialize?: (stem: S, def: D) => Promise<PooledInstance>;
+  stemCells?: number;
+  stemMemoryBytes?: number;
+  memoryBudgetBytes: number;
   idleTimeoutMs: number;
-  maxQueue?: number;
   onError?: (err: unknown) => void;
 }
 
-export class PoolManager<D extends PoolDefinition = PoolDefinition> {
-  readonly #opts: PoolManagerOptions<D>;
+export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends StemCell = StemCell> {
+  readonly #opts: PoolManagerOptions<D, S>;
   readonly #pools = new Map<string, { def: D; pool: FunctionPool }>();
   readonly #draining = new Set<Promise<void>>();
   readonly #reaper: NodeJS.Timeout;
+  readonly budget: MemoryBudget;
+  readonly #stems: StemPool<S> | null;
+  /** Instance id → its pool, least recently used first: the budget's eviction order. */
+  readonly #recent = new LRUCache<string, FunctionPool>({ max: 1 << 20 });
 
-  constructor(opts: PoolManagerOptions<D>) {
+  constructor(opts: PoolManagerOptions<D, S>) {
     if (!(opts.idleTimeoutMs > 0)) throw new TypeError("PoolManager: idleTimeoutMs must be > 0");
+    if ((opts.stemCells ?? 0) > 0 && !(opts.startStem && opts.specialize && (opts.stemMemoryBytes ?? 0) > 0)) {
+      throw new TypeError("PoolManager: stemCells needs startStem, specialize and stemMemoryBytes");
+    }
     this.#opts = opts;
+    this.budget = new MemoryBudget(opts.memoryBudgetBytes);
+    const stemBytes = opts.stemMemoryBytes ?? 0;
+    this.#stems =
+      (opts.stemCells ?? 0) > 0
+        ? new StemPool<S>({
+            size: opts.stemCells!,
+            start: opts.startStem!,
+            reserve: () => this.budget.tryReserve(stemBytes),
+            release: () => this.budget.release(stemBytes),
+            onError: opts.onError,
+          })
+        : null;
     this.#reaper = setInterval(() => {
       for (const { pool } of this.#pools.values()) pool.reapIdle();
+      this.#stems?.fill(); // room may have come back
     }, Math.min(1000, Math.max(50, opts.idleTimeoutMs / 4)));
     this.#reaper.unref();
+  }
+
+  /** Starts the stem cells (in the background; they never delay a request). */
+  fillStemCells(): void {
+    this.#stems?.fill();
   }
 
   /**
@@ -45,16 +85,18 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition> {
    * revision keeps serving.
    */
   async deploy(def: D): Promise<void> {
-    const pool = new FunctionPool({
+    const pool: FunctionPool = new FunctionPool({
       name: def.name,
       revision: def.revision,
       concurrency: def.concurrency,
       minInstances: def.minInstances,
       maxInstances: def.maxInstances,
-      maxQueue: this.#opts.maxQueue ?? 1000,
+      maxQueue: def.maxQueue,
       idleTimeoutMs: this.#opts.idleTimeoutMs,
-      start: () => this.#opts.start(def),
+      start: () => this.#start(def),
       onError: this.#opts.onError,
+      onTouch: (id) => this.#recent.set(id, pool),
+      onRetire: (id) => this.#recent.delete(id),
     });
     try {
       await pool.warm(Math.max(1, def.minInstances));
@@ -95,6 +137,14 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition> {
     return [...this.#pools.values()].map(({ def, pool }) => ({ name: def.name, revision: def.revision, ...pool.stats }));
   }
 
+  /** Stem cells and the memory budget, read-only. */
+  get stats() {
+    return {
+      stemCells: this.#stems?.stats ?? { size: 0, ready: 0, starting: 0 },
+      memory: { budget: this.budget.total, reserved: this.budget.used },
+    };
+  }
+
   /** Stops serving `name`; resolves when its instances are gone. */
   async remove(name: string): Promise<boolean> {
     const entry = this.#pools.get(name);
@@ -104,12 +154,12 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition> {
     return true;
   }
 
-  /** Graceful: every pool drains and stops its instances. */
+  /** Graceful: every pool drains and stops its instances; stem cells stop. */
   async close(): Promise<void> {
     clearInterval(this.#reaper);
     const pools = [...this.#pools.values()].map((e) => e.pool.close());
     this.#pools.clear();
-    await Promise.all([...pools, ...this.#draining]);
+    await Promise.all([...pools, ...this.#draining, this.#stems?.close()]);
   }
 
   /** Abrupt: every instance is stopped now. */
@@ -117,7 +167,81 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition> {
     clearInterval(this.#reaper);
     const pools = [...this.#pools.values()].map((e) => e.pool.destroy());
     this.#pools.clear();
-    await Promise.all([...pools, ...this.#draining]);
+    await Promise.all([...pools, ...this.#draining, this.#stems?.close()]);
+  }
+
+  /** One new instance of `def`: a specialized stem cell when one is ready, else a cold start. */
+  async #start(def: D): Promise<Started> {
+    const t0 = performance.now();
+    const stem = def.stemCompatible ? this.#stems?.take() : undefined;
+    if (stem) {
+      const stemBytes = this.#opts.stemMemoryBytes!;
+      let held = stemBytes;
+      try {
+        // The stem cell's reservation becomes the function's: grow it (making room) or shrink it.
+        if (def.memoryBytes > stemBytes) await this.#makeRoom(def.memoryBytes - stemBytes, def.name);
+        else this.budget.release(stemBytes - def.memoryBytes);
+        held = def.memoryBytes;
+        const instance = await this.#opts.specialize!(stem, def);
+        return { instance: this.#accounted(instance, held), kind: "stem", createMs: 0, specializeMs: performance.now() - t0 };
+      } catch (err) {
+        await stem.stop().catch((e) => this.#opts.onError?.(e));
+        this.budget.release(held);
+        // The function's own code failed to load: a cold start would fail the same way.
+        if ((err as { code?: string }).code === "FNRUN_FUNCTION_INIT" || (err as { code?: string }).code === "FNRUN_AT_CAPACITY") throw err;
+        this.#opts.onError?.(err);
+      }
+    }
+    await this.#makeRoom(def.memoryBytes, def.name);
+    const t1 = performance.now();
+    try {
+      const instance = await this.#opts.startCold(def);
+      return { instance: this.#accounted(instance, def.memoryBytes), kind: "cold", createMs: performance.now() - t1, specializeMs: 0 };
+    } catch (err) {
+      this.budget.release(def.memoryBytes);
+      throw err;
+    }
+  }
+
+  /**
+   * Reserves `bytes` of the budget, stopping stem cells and then idle instances of other
+   * functions, least recently used first, until they fit; FNRUN_AT_CAPACITY when nothing
+   * idle is left to stop.
+   */
+  async #makeRoom(bytes: number, forFn: string): Promise<void> {
+    while (!this.budget.tryReserve(bytes)) {
+      const dropped = this.#stems?.dropOne();
+      if (dropped) {
+        await dropped;
+        continue;
+      }
+      let evicted: Promise<void> | null = null;
+      for (const id of this.#recent.rkeys()) {
+        const pool = this.#recent.peek(id);
+        if (!pool || pool.name === forFn) continue;
+        evicted = pool.evict(id);
+        if (evicted) break;
+      }
+      if (!evicted) throw atCapacity(forFn, bytes, this.budget);
+      await evicted;
+    }
+  }
+
+  /** Returns an instance's reservation to the budget once it has stopped. */
+  #accounted(instance: PooledInstance, bytes: number): PooledInstance {
+    let released = false;
+    return {
+      id: instance.id,
+      dispatcher: instance.dispatcher,
+      stop: async () => {
+        try {
+          await instance.stop();
+        } finally {
+          if (!released) this.budget.release(bytes);
+          released = true;
+        }
+      },
+    };
   }
 
   #drain(pool: FunctionPool): void {

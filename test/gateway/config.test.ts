@@ -46,7 +46,7 @@ describe("parseConfig: a valid config", () => {
       pool: { stemCells: 2, memoryBudgetBytes: 2 * 2 ** 30, idleTimeoutMs: 300_000 },
       defaults: {
         memoryBytes: 128 * MiB, cpu: 0.5, timeoutMs: 30_000, concurrency: 16,
-        minInstances: 0, maxInstances: 10, pids: 64, tmpBytes: 16 * MiB,
+        minInstances: 0, maxInstances: 10, maxQueue: 100, pids: 64, tmpBytes: 16 * MiB,
       },
       functions: new Map(),
     });
@@ -67,7 +67,7 @@ describe("parseConfig: a valid config", () => {
       dir: "/srv/app/functions/hello",
       routes: [{ method: "*", path: "/hello" }, { method: "*", path: "/hello/*" }],
       memoryBytes: 256 * MiB, cpu: 0.5, timeoutMs: 30_000, concurrency: 16,
-      minInstances: 0, maxInstances: 10, pids: 64, tmpBytes: 16 * MiB,
+      minInstances: 0, maxInstances: 10, maxQueue: 100, pids: 64, tmpBytes: 16 * MiB,
       env: {},
     });
     assert.equal(config.functions.get("abs")!.dir, "/opt/fn");
@@ -96,6 +96,7 @@ describe("parseConfig: a valid config", () => {
       concurrency = 1
       min_instances = 1
       max_instances = 1
+      max_queue = 0
       pids = 8
       tmp = "1MiB"
       env = { REPORT_BUCKET = "reports", EMPTY = "" }
@@ -118,7 +119,7 @@ describe("parseConfig: a valid config", () => {
         { method: "*", path: "/" },
       ],
       memoryBytes: 64 * MiB, cpu: 0.25, timeoutMs: 90_000, concurrency: 1,
-      minInstances: 1, maxInstances: 1, pids: 8, tmpBytes: MiB,
+      minInstances: 1, maxInstances: 1, maxQueue: 0, pids: 8, tmpBytes: MiB,
       env: { REPORT_BUCKET: "reports", EMPTY: "" },
       schedule: "0 3 * * *",
       timezone: "Europe/Berlin",

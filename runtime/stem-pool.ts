@@ -1,0 +1,101 @@
+/**
+ * @module runtime/stem-pool
+ * Stem cells: generic containers from the base image, bootstrap running, no function
+ * loaded. A cold request takes one and specializes it; the pool refills in the background,
+ * one start at a time, off the request path, and only while the memory budget has room
+ * (a stem cell never pushes a warm instance out).
+ */
+
+/** What the pool needs of a stem cell. */
+export interface StemCell {
+  readonly id: string;
+  stop(): Promise<void>;
+}
+
+export interface StemPoolOptions<S extends StemCell> {
+  size: number;
+  /** Starts one stem cell (its memory is already reserved). */
+  start: () => Promise<S>;
+  /** Reserves a stem cell's memory without evicting anything; false when it does not fit. */
+  reserve: () => boolean;
+  release: () => void;
+  onError?: (err: unknown) => void;
+}
+
+export class StemPool<S extends StemCell> {
+  readonly #opts: StemPoolOptions<S>;
+  readonly #ready: S[] = [];
+  #starting = 0;
+  #closed = false;
+  #failures = 0;
+  #retry: NodeJS.Timeout | null = null;
+
+  constructor(opts: StemPoolOptions<S>) {
+    if (!Number.isInteger(opts.size) || opts.size < 0) throw new TypeError("StemPool: size must be a whole number ≥ 0");
+    this.#opts = opts;
+  }
+
+  get stats() {
+    return { size: this.#opts.size, ready: this.#ready.length, starting: this.#starting };
+  }
+
+  /** A ready stem cell, now the caller's (its memory reservation moves with it), or undefined. */
+  take(): S | undefined {
+    const stem = this.#ready.shift();
+    this.fill();
+    return stem;
+  }
+
+  /** Starts stem cells until `size` are ready or starting; one start at a time. */
+  fill(): void {
+    if (this.#closed || this.#starting > 0 || this.#retry) return;
+    if (this.#ready.length >= this.#opts.size) return;
+    if (!this.#opts.reserve()) return;
+    this.#starting++;
+    this.#opts.start().then(
+      (stem) => {
+        this.#starting--;
+        this.#failures = 0;
+        if (this.#closed) {
+          this.#dispose(stem);
+          return;
+        }
+        this.#ready.push(stem);
+        this.fill();
+      },
+      (err) => {
+        this.#starting--;
+        this.#opts.release();
+        this.#opts.onError?.(err);
+        // Back off on repeated failures (runc broken, disk full) instead of spinning.
+        this.#failures++;
+        this.#retry = setTimeout(() => {
+          this.#retry = null;
+          this.fill();
+        }, Math.min(30_000, 100 * 2 ** this.#failures));
+        this.#retry.unref();
+      },
+    );
+  }
+
+  /** Stops one ready stem cell to free its memory; resolves once it is gone (null: none was ready). */
+  dropOne(): Promise<void> | null {
+    const stem = this.#ready.pop();
+    return stem ? this.#dispose(stem) : null;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    await Promise.all(this.#ready.splice(0).map((s) => this.#dispose(s)));
+    // A start in flight disposes of its stem cell when it lands (see fill()).
+    while (this.#starting > 0) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  #dispose(stem: S): Promise<void> {
+    return stem
+      .stop()
+      .catch((err) => this.#opts.onError?.(err))
+      .finally(() => this.#opts.release());
+  }
+}
