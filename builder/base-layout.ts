@@ -34,7 +34,7 @@ export interface BaseLayoutOptions {
  */
 export async function baseLayout(options: BaseLayoutOptions): Promise<BaseEntry[]> {
   const files: HostFile[] = await nodeRuntimeFiles(options.execPath);
-  const dirs = new Set<string>(["/dev", "/proc", "/sys", "/tmp", "/etc", "/app", "/fnrun", "/run", SOCKET_DIR_IN_IMAGE, "/usr/local/bin"]);
+  const dirs = new Set<string>(["/dev", "/proc", "/sys", "/tmp", "/etc", "/app", "/fnrun", "/run", SOCKET_DIR_IN_IMAGE, "/run/fnrun-code", "/usr/local/bin"]);
   for (const f of files) {
     for (let d = parentOf(f.target); d !== "/"; d = parentOf(d)) dirs.add(d);
   }

@@ -11,7 +11,9 @@ export type RuntimeErrorCode =
   | "FNRUN_INSTANCE_START_TIMEOUT"
   | "FNRUN_INSTANCE_EXITED"
   | "FNRUN_CGROUP"
-  | "FNRUN_ROOTFS_MOUNT";
+  | "FNRUN_ROOTFS_MOUNT"
+  | "FNRUN_FUNCTION_INIT"
+  | "FNRUN_SPECIALIZE";
 
 const KINDS: Record<RuntimeErrorCode, "user" | "system"> = {
   FNRUN_RUNC_MISSING: "user",
@@ -21,6 +23,9 @@ const KINDS: Record<RuntimeErrorCode, "user" | "system"> = {
   FNRUN_INSTANCE_EXITED: "user",
   FNRUN_CGROUP: "system",
   FNRUN_ROOTFS_MOUNT: "system",
+  // A stem cell imported the function's bundle and the import threw (or never finished).
+  FNRUN_FUNCTION_INIT: "user",
+  FNRUN_SPECIALIZE: "system",
 };
 
 export class RuntimeError extends Error {

@@ -2,6 +2,8 @@
  * @module runtime/instance
  * One running container of a function: born from an OCI bundle in
  * `<state>/instances/<id>/`, reachable over `<that dir>/sock/fn.sock`, killed by stop().
+ * A stem cell is one started from the base image with no function; specialize() makes it
+ * one function's, once and for good (the steps are in stem-cell.ts).
  */
 import { watch, type FSWatcher } from "node:fs";
 import { access, chown, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
@@ -12,6 +14,10 @@ import { cgroupsPathFor, removeCgroups } from "./cgroup.ts";
 import { RuntimeError, lastLines } from "./errors.ts";
 import type { Runc } from "./runc.ts";
 import {
+  applyLimits, CODE_DIR_IN_IMAGE, placeBundle, sendLoad, STEM_ENTRY,
+  type FunctionRef, type LoadAnswer, type SpecializeOptions, type SpecializeTimings,
+} from "./stem-cell.ts";
+import {
   generateSpec, withBindMount, withCgroupsPath, withCpuLimit, withHostname, withMaskedPaths, withMemoryLimit,
   withNamespaces, withNoCapabilities, withNoNewPrivileges, withPidsLimit, withProcess, withReadonlyPaths,
   withRlimitNofile, withRootfs, withSeccomp, withTmpfs, withUser, withUserNamespace, type Spec,
@@ -19,6 +25,7 @@ import {
 import { resolveUser } from "./user.ts";
 
 export { cleanupOrphans } from "./orphans.ts";
+export type { FunctionRef, SpecializeOptions, SpecializeTimings } from "./stem-cell.ts";
 
 /** Container ids 0..65535 map to host ids 100000..165535 (the usual subuid range of one user). */
 export const HOST_ID_BASE = 100_000;
@@ -49,7 +56,7 @@ export interface InstanceOptions {
   /** Read-only rootfs shared by all containers of an image. */
   rootfs: string;
   image: ImageConfig;
-  /** The function's env from config: set in the process env and listed in FNRUN_ENV_KEYS. */
+  /** The function's env from config: set in the process env and listed in FNRUN_ENV_KEYS. Empty for a stem cell. */
   env: Record<string, string>;
   limits: InstanceLimits;
   /** The function's log file: the container's stdout and stderr (opened O_APPEND). */
@@ -58,7 +65,21 @@ export interface InstanceOptions {
   readyTimeoutMs?: number;
   /** Connections of the dispatcher (requests in flight to this instance). */
   connections?: number;
+  /**
+   * A stem cell: `rootfs`/`image` are the base image's, FNRUN_ENTRY is dropped, `env` must be
+   * empty (whatever it held would leak into the function it becomes), and `<dir>/code/` is
+   * bind-mounted read-only at /run/fnrun-code for specialize() to put the bundle in.
+   */
+  stem?: boolean;
+  /** The function a full cold start serves (reported by `instance.function`); ignored for a stem cell. */
+  function?: FunctionRef;
 }
+
+/**
+ * "stem": a stem cell waiting; "specializing": specialize() running; "ready": serving its
+ * function; "broken": a specialize() failed, stop() it.
+ */
+export type InstancePhase = "stem" | "specializing" | "ready" | "broken";
 
 const ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -67,21 +88,44 @@ export class Instance {
   readonly pid: number;
   readonly socketPath: string;
   readonly startedAt: number;
-  readonly limits: Readonly<InstanceLimits>;
   readonly dispatcher: Pool;
+  /** Started as a stem cell (stays true after specialize()). */
+  readonly stem: boolean;
   readonly #runc: Runc;
   readonly #dir: string;
+  readonly #logFile: string;
+  #limits: Readonly<InstanceLimits>;
+  #function: FunctionRef | null;
+  #phase: InstancePhase;
   #stopping: Promise<void> | undefined;
 
-  private constructor(o: { id: string; pid: number; socketPath: string; limits: InstanceLimits; runc: Runc; dir: string; connections: number }) {
+  private constructor(o: { id: string; pid: number; socketPath: string; limits: InstanceLimits; runc: Runc; dir: string; logFile: string; connections: number; stem: boolean; fn: FunctionRef | null }) {
     this.id = o.id;
     this.pid = o.pid;
     this.socketPath = o.socketPath;
     this.startedAt = Date.now();
-    this.limits = Object.freeze({ ...o.limits });
+    this.stem = o.stem;
+    this.#limits = Object.freeze({ ...o.limits });
     this.#runc = o.runc;
     this.#dir = o.dir;
+    this.#logFile = o.logFile;
+    this.#function = o.fn;
+    this.#phase = o.stem ? "stem" : "ready";
     this.dispatcher = new Pool("http://fnrun", { socketPath: o.socketPath, connections: o.connections });
+  }
+
+  /** The limits in force: the start limits, or the function's after specialize() (tmpBytes stays: the tmpfs is mounted). */
+  get limits(): Readonly<InstanceLimits> {
+    return this.#limits;
+  }
+
+  /** The function this instance serves: null for an unspecialized stem cell (and a cold start given none). */
+  get function(): FunctionRef | null {
+    return this.#function;
+  }
+
+  get phase(): InstancePhase {
+    return this.#phase;
   }
 
   /** The bundle directory of a container id. */
@@ -95,6 +139,8 @@ export class Instance {
    */
   static async start(opts: InstanceOptions): Promise<Instance> {
     if (!ID_RE.test(opts.id)) throw new TypeError(`Instance.start: invalid id \`${opts.id}\` (expected [a-z0-9-], at most 63 chars)`);
+    const stem = opts.stem === true;
+    if (stem && Object.keys(opts.env).length) throw new TypeError(`Instance.start: stem cell \`${opts.id}\` must have an empty env (the function's env is given to specialize())`);
     const dir = Instance.dirOf(opts.stateDir, opts.id);
     const sockDir = join(dir, "sock");
     const socketPath = join(sockDir, SOCKET_NAME);
@@ -110,6 +156,8 @@ export class Instance {
       // inside a user namespace a bind-mounted dir is checked against the mapped host uid (FACTS.md).
       await mkdir(sockDir, { mode: 0o700 });
       await chown(sockDir, HOST_ID_BASE + uid, HOST_ID_BASE + gid);
+      // Root-owned: the function can read what specialize() puts here, never write it (and the mount is read-only).
+      if (stem) await mkdir(join(dir, "code"), { mode: 0o755 });
       await writeFile(join(dir, "config.json"), JSON.stringify(instanceSpec(opts, uid, gid, sockDir)));
 
       const log = await open(opts.logFile, "a", 0o640);
@@ -122,13 +170,110 @@ export class Instance {
       }
       await opts.runc.start(opts.id);
       await waitReady(socketPath, pid, opts.readyTimeoutMs ?? 10_000, opts.id, opts.logFile);
-      return new Instance({ id: opts.id, pid, socketPath, limits: opts.limits, runc: opts.runc, dir, connections: opts.connections ?? 16 });
+      const instance = new Instance({
+        id: opts.id, pid, socketPath, limits: opts.limits, runc: opts.runc, dir, logFile: opts.logFile,
+        connections: opts.connections ?? 16, stem, fn: stem ? null : (opts.function ?? null),
+      });
+      if (stem) {
+        // Opens the keep-alive connection that the load request and the first request will use
+        // (connect + undici's first request cost milliseconds); a stem answers it 503.
+        try {
+          const res = await instance.dispatcher.request({ path: "/", method: "GET" });
+          await res.body.dump();
+        } catch (err) {
+          await instance.dispatcher.destroy().catch(() => {});
+          throw err;
+        }
+      }
+      return instance;
     } catch (err) {
       await destroyContainer(opts.runc, opts.id, dir, created && { pid: createdPid }).catch((e: unknown) => {
         (err as Error & { suppressed?: unknown }).suppressed = e;
       });
       throw err;
     }
+  }
+
+  /**
+   * Makes this stem cell an instance of one function: the bundle into `<dir>/code/index.mjs`
+   * (hard link, else copy), the function's cgroup limits (kernel files, else `runc update`),
+   * then `POST /__fnrun/load` with the function's env. Once the load is sent the instance is
+   * the function's for good (`function` is set, a second specialize() is refused without
+   * touching it). Throws FNRUN_FUNCTION_INIT (user) when the bundle's import throws, hangs or
+   * kills the container; FNRUN_SPECIALIZE (system) for anything else. After a throw `phase` is
+   * "broken": stop() the instance (an import failure still answers 502 `x-fnrun-error: init`).
+   */
+  async specialize(o: SpecializeOptions): Promise<SpecializeTimings> {
+    const fn = `function \`${o.name}\` (revision ${o.revision})`;
+    if (!this.stem || this.#phase !== "stem") {
+      const why = !this.stem ? "it is not a stem cell" : this.#function ? `it already serves function \`${this.#function.name}\` (revision ${this.#function.revision})` : `it is ${this.#phase}`;
+      throw new RuntimeError("FNRUN_SPECIALIZE", `specialize instance \`${this.id}\` for ${fn}: refused, ${why}`);
+    }
+    if (this.#stopping) throw new RuntimeError("FNRUN_SPECIALIZE", `specialize instance \`${this.id}\` for ${fn}: refused, it is stopping`);
+    this.#phase = "specializing"; // synchronously: a concurrent specialize() is refused
+    const t0 = performance.now();
+    try {
+      let step = "prepare";
+      let t = t0;
+      const lap = () => { const now = performance.now(); const ms = now - t; t = now; return ms; };
+      let answer: LoadAnswer;
+      let copyMs = 0;
+      let limitsMs = 0;
+      try {
+        const { memoryBytes, cpu, pids } = o.limits; // not tmpBytes: the stem's tmpfs is mounted already
+        // Independent steps (a file in our dir, the cgroup files): run together, timed apart.
+        const timed = async (p: () => Promise<unknown>): Promise<number> => {
+          const s = performance.now();
+          await p();
+          return performance.now() - s;
+        };
+        const settled = await Promise.allSettled([
+          timed(() => placeBundle(o.bundlePath, join(this.#dir, "code"))),
+          timed(() => applyLimits(this.pid, this.id, this.#runc, { memoryBytes, cpu, pids })),
+        ]);
+        const failed = settled.findIndex((r) => r.status === "rejected");
+        if (failed >= 0) {
+          step = failed === 0 ? "place bundle" : "set limits";
+          throw (settled[failed] as PromiseRejectedResult).reason;
+        }
+        [copyMs, limitsMs] = settled.map((r) => (r as PromiseFulfilledResult<number>).value);
+        lap();
+        this.#limits = Object.freeze({ ...this.#limits, memoryBytes, cpu, pids });
+        step = "load";
+        this.#function = Object.freeze({ name: o.name, revision: o.revision }); // from here it is F's for good
+        answer = await sendLoad(this.dispatcher, STEM_ENTRY, o.env, o.loadTimeoutMs ?? 10_000);
+      } catch (err) {
+        throw await this.#specializeFailure(fn, step, err, o.loadTimeoutMs ?? 10_000);
+      }
+      const loadMs = lap();
+      if (answer.status === 500 && answer.fnrunError === "init") {
+        throw new RuntimeError("FNRUN_FUNCTION_INIT", `${fn} failed to initialize in instance \`${this.id}\`: ${answer.body.message ?? "(no message)"}`);
+      }
+      if (answer.status !== 200 || answer.body.ok !== true) {
+        throw new RuntimeError("FNRUN_SPECIALIZE", `specialize instance \`${this.id}\` for ${fn}: load answered ${answer.status}: ${answer.body.error ?? ""}${answer.body.message ? `: ${answer.body.message}` : ""}`);
+      }
+      this.#phase = "ready";
+      return { copyMs, limitsMs, loadMs, importMs: answer.body.loadMs ?? NaN, totalMs: performance.now() - t0 };
+    } catch (err) {
+      this.#phase = "broken";
+      throw err;
+    }
+  }
+
+  /** Names a failed step; a container that died or a load that timed out is the bundle's doing. */
+  async #specializeFailure(fn: string, step: string, err: unknown, timeoutMs: number): Promise<RuntimeError> {
+    if (err instanceof RuntimeError && err.code === "FNRUN_SPECIALIZE") return err;
+    const code = (err as { code?: string }).code;
+    if (step === "load") {
+      if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") {
+        return new RuntimeError("FNRUN_FUNCTION_INIT", `${fn} failed to initialize in instance \`${this.id}\`: the bundle did not finish importing within ${timeoutMs} ms`, { cause: err });
+      }
+      if (!(await alive(this.pid))) {
+        const tail = lastLines(await readFile(this.#logFile, "utf8").catch(() => ""), 10);
+        return new RuntimeError("FNRUN_FUNCTION_INIT", `${fn} failed to initialize in instance \`${this.id}\`: the container exited while importing the bundle${tail ? `; last log lines:\n${tail}` : ""}`, { cause: err });
+      }
+    }
+    return new RuntimeError("FNRUN_SPECIALIZE", `specialize instance \`${this.id}\` for ${fn}: ${step}: ${(err as Error).message}`, { cause: err });
   }
 
   /** Kills the container and removes its runc state, cgroups and directory. Idempotent. */
@@ -144,7 +289,9 @@ export class Instance {
 /** The spec of a function container (see runtime/README.md for why each part is there). */
 export function instanceSpec(opts: InstanceOptions, uid: number, gid: number, sockDir: string): Spec {
   const fnEnv = Object.entries(opts.env).map(([k, v]) => `${k}=${v}`);
-  const env = mergeEnv(opts.image.Env, fnEnv, [
+  // No FNRUN_ENTRY makes the bootstrap a stem cell, whatever image config it was given.
+  const imageEnv = opts.stem ? opts.image.Env.filter((kv) => !kv.startsWith("FNRUN_ENTRY=")) : opts.image.Env;
+  const env = mergeEnv(imageEnv, fnEnv, [
     `FNRUN_SOCKET_DIR=${SOCKET_DIR_IN_IMAGE}`,
     `FNRUN_ENV_KEYS=${Object.keys(opts.env).join(",")}`,
   ]);
@@ -162,6 +309,7 @@ export function instanceSpec(opts: InstanceOptions, uid: number, gid: number, so
     withTmpfs("/tmp", opts.limits.tmpBytes, 0o1777),
     withTmpfs("/dev/shm", Math.min(opts.limits.tmpBytes, 64 * 1024 * 1024), 0o1777),
     withBindMount(sockDir, SOCKET_DIR_IN_IMAGE, false),
+    ...(opts.stem ? [withBindMount(join(dirname(sockDir), "code"), CODE_DIR_IN_IMAGE, true)] : []),
     withMaskedPaths(),
     withReadonlyPaths(),
     withNoNewPrivileges(),

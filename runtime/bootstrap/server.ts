@@ -4,8 +4,12 @@
  * serves it over HTTP/1.1 on <FNRUN_SOCKET_DIR>/fn.sock. The socket appears only after the
  * import, so its existence means "ready" to the host. Dependency-free (node:http and the
  * global fetch classes) so its bundle stays small and boots fast.
+ *
+ * Without FNRUN_ENTRY it is a stem cell: it listens with no function and accepts exactly one
+ * `POST /__fnrun/load {entry, env}` from the runtime, which imports the bundle; until then
+ * every other request gets 503 `x-fnrun-error: stem`, afterwards the load path gets 409.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import { renameSync, unlinkSync } from "node:fs";
 import { Readable } from "node:stream";
 import { pathToFileURL } from "node:url";
@@ -22,6 +26,9 @@ type Handler = (request: Request, env: Env, ctx: Ctx) => unknown;
 const SOCKET_DIR = process.env.FNRUN_SOCKET_DIR || "/run/fnrun";
 const SOCKET_PATH = `${SOCKET_DIR}/fn.sock`;
 const BODYLESS = new Set(["GET", "HEAD"]);
+/** The one path a stem cell is specialized through; reserved in every instance (409 once loaded). */
+const LOAD_PATH = "/__fnrun/load";
+const MAX_LOAD_BODY = 1024 * 1024;
 
 /**
  * Node builds its fetch classes lazily; the first use costs ~25 ms (FACTS.md), and far more
@@ -30,6 +37,23 @@ const BODYLESS = new Set(["GET", "HEAD"]);
  */
 function warmFetchClasses(): void {
   new Response(new Request("http://warm/", { method: "POST", body: "x", headers: new Headers({ a: "b" }) }).body);
+}
+
+/** What the stem cell's warm-up requests are served by: a body round trip through every step a function's request takes. */
+const WARM_HANDLER: Handler = (request) =>
+  request.body ? new Response(request.body, { headers: { "content-type": "application/octet-stream" } }) : new Response("warm");
+
+/** One request to our own (not yet published) socket, its response read to the end. */
+function selfRequest(socketPath: string, method: string, path: string, body?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath, method, path, agent: false, headers: body ? { "content-type": "application/json" } : {} }, (res) => {
+      res.on("error", reject);
+      res.on("end", resolve);
+      res.resume();
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
 }
 
 process.on("unhandledRejection", (err) => console.error("fnrun: unhandled rejection:", err));
@@ -78,13 +102,45 @@ function toRequest(req: IncomingMessage, signal: AbortSignal): { request: Reques
 }
 
 function sendError(res: ServerResponse, kind: "threw" | "init", error: string, err: unknown): void {
-  const body = JSON.stringify({ error, message: err instanceof Error ? err.message : String(err) });
   if (res.headersSent) {
     res.destroy(); // too late for a clean error: cut the response so the client sees it broke
     return;
   }
-  res.writeHead(502, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-fnrun-error": kind });
+  sendJson(res, 502, { error, message: messageOf(err) }, kind);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown, fnrunError?: string): void {
+  const body = JSON.stringify(value);
+  const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+  if (fnrunError) headers["x-fnrun-error"] = fnrunError;
+  res.writeHead(status, headers);
   res.end(body);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The stem cell's load request: `{ entry, env }`, validated (it comes from the runtime, but a bug there must not half-load). */
+async function readLoadRequest(req: IncomingMessage): Promise<{ entry: string; env: Env }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > MAX_LOAD_BODY) throw new TypeError(`load request larger than ${MAX_LOAD_BODY} bytes`);
+    chunks.push(c);
+  }
+  const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { entry?: unknown; env?: unknown };
+  if (typeof body.entry !== "string" || !body.entry.startsWith("/")) throw new TypeError("load request: `entry` must be an absolute path");
+  const env: Env = {};
+  if (body.env !== undefined) {
+    if (typeof body.env !== "object" || body.env === null || Array.isArray(body.env)) throw new TypeError("load request: `env` must be an object");
+    for (const [k, v] of Object.entries(body.env)) {
+      if (typeof v !== "string") throw new TypeError(`load request: env \`${k}\` must be a string`);
+      env[k] = v;
+    }
+  }
+  return { entry: body.entry, env };
 }
 
 /** Writes a Response to the node response, chunk by chunk, waiting on 'drain' (no buffering). */
@@ -122,6 +178,8 @@ async function main(): Promise<void> {
   const env = functionEnv();
   let handler: Handler | undefined;
   let initError: unknown;
+  // "stem": no function yet (load accepted); "loading": the one load is running; "loaded": for good.
+  let phase: "stem" | "loading" | "loaded" = entry ? "loaded" : "stem";
   if (entry) {
     try {
       handler = await loadHandler(entry);
@@ -129,12 +187,51 @@ async function main(): Promise<void> {
       initError = err;
       console.error(`fnrun: function failed to initialize: ${entry}:`, err);
     }
-  } else {
-    initError = new Error("no function loaded (FNRUN_ENTRY is not set)");
+  }
+
+  // While true, requests come from our own warm-up (the socket is not published yet).
+  let warming = false;
+
+  /** Specializes this stem cell: the function's env into process.env and `env`, then the import. */
+  async function load(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (warming) {
+      await readLoadRequest(req);
+      return sendJson(res, 200, { ok: true, loadMs: 0 });
+    }
+    if (phase !== "stem" || req.method !== "POST") {
+      return sendJson(res, 409, { error: "a function is already loaded", message: "an instance never serves another function" }, "loaded");
+    }
+    phase = "loading"; // synchronously: a second load arriving meanwhile is refused
+    let request: { entry: string; env: Env };
+    try {
+      request = await readLoadRequest(req);
+    } catch (err) {
+      phase = "stem"; // nothing was loaded: a corrected request may follow
+      return sendJson(res, 400, { error: "bad load request", message: messageOf(err) }, "load");
+    }
+    for (const [k, v] of Object.entries(request.env)) {
+      process.env[k] = v;
+      env[k] = v;
+    }
+    const t0 = performance.now();
+    try {
+      handler = await loadHandler(request.entry);
+    } catch (err) {
+      initError = err;
+      console.error(`fnrun: function failed to initialize: ${request.entry}:`, err);
+    }
+    phase = "loaded";
+    const loadMs = Math.round((performance.now() - t0) * 1000) / 1000;
+    if (handler) sendJson(res, 200, { ok: true, loadMs });
+    else sendJson(res, 500, { error: "function failed to initialize", message: messageOf(initError), loadMs }, "init");
   }
 
   const server = createServer(async (req, res) => {
-    if (!handler) return sendError(res, "init", "function failed to initialize", initError);
+    const url = req.url ?? "/";
+    if (url === LOAD_PATH || url.startsWith(`${LOAD_PATH}?`)) return load(req, res);
+    const fn = warming ? WARM_HANDLER : handler;
+    if (!warming && phase !== "loaded") return sendJson(res, 503, { error: "no function loaded", message: "this instance is a stem cell" }, "stem");
+    if (!fn) return sendError(res, "init", "function failed to initialize", initError);
     const aborter = new AbortController();
     res.once("close", () => { if (!res.writableFinished) aborter.abort(); });
     let response: unknown;
@@ -146,7 +243,7 @@ async function main(): Promise<void> {
         deadline,
         invocationId,
       };
-      response = await handler(request, env, ctx);
+      response = await fn(request, env, ctx);
       if (!(response instanceof Response)) throw new TypeError(`function returned ${describe(response)}, not a Response`);
     } catch (err) {
       console.error("fnrun: function threw:", err);
@@ -171,7 +268,26 @@ async function main(): Promise<void> {
     } catch {}
   }
   warmFetchClasses();
-  server.listen(tmp, () => renameSync(tmp, SOCKET_PATH));
+  server.listen(tmp, async () => {
+    // A stem cell has time now and none later: run a load request and a function's request
+    // path (HTTP parser, body streams, sendResponse) once each, so that their first use after
+    // specialization is not also their first compilation.
+    if (phase === "stem") {
+      warming = true;
+      try {
+        for (let i = 0; i < 2; i++) {
+          await selfRequest(tmp, "POST", LOAD_PATH, JSON.stringify({ entry: "/warm.mjs", env: { WARM: "1" } }));
+          await selfRequest(tmp, "GET", "/warm");
+          await selfRequest(tmp, "POST", "/warm", "warm ".repeat(64));
+        }
+      } catch (err) {
+        console.error("fnrun: stem warm-up failed (serving anyway):", err);
+      } finally {
+        warming = false;
+      }
+    }
+    renameSync(tmp, SOCKET_PATH);
+  });
 }
 
 function describe(v: unknown): string {

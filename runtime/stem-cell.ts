@@ -1,0 +1,131 @@
+/**
+ * @module runtime/stem-cell
+ * The three steps that turn a stem cell (a container of the base image whose bootstrap runs
+ * with no function) into an instance of one function: place the bundle where the container
+ * can read it, set the function's cgroup limits, tell the bootstrap to import the bundle.
+ * Instance.specialize() runs them in that order (limits before the import, so the import
+ * already runs under the function's memory and CPU) and keeps the instance's bookkeeping.
+ */
+import { chmod, constants, copyFile, link, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Dispatcher } from "undici";
+import { writeLimits } from "./cgroup.ts";
+import { RuntimeError } from "./errors.ts";
+import type { Runc } from "./runc.ts";
+
+/**
+ * Where a stem cell sees `<instance dir>/code/` (read-only bind mount). The base image has
+ * this directory (builder/base-layout.ts): a read-only rootfs cannot get new mount points.
+ */
+export const CODE_DIR_IN_IMAGE = "/run/fnrun-code";
+/** The bundle's path inside a specialized stem cell. */
+export const STEM_ENTRY = `${CODE_DIR_IN_IMAGE}/index.mjs`;
+/** The bootstrap's load endpoint (runtime/bootstrap/server.ts). */
+export const LOAD_PATH = "/__fnrun/load";
+
+/** Which function (and which revision of it) an instance serves. */
+export interface FunctionRef {
+  readonly name: string;
+  readonly revision: string;
+}
+
+export interface SpecializeOptions {
+  name: string;
+  revision: string;
+  /**
+   * The function's bundle on the host. It is hard-linked, so it must never be rewritten in
+   * place: use the image's unpacked copy (`<store.rootfs(ref)>/app/index.mjs`, immutable per
+   * image), not the build context that the next deploy overwrites.
+   */
+  bundlePath: string;
+  /** The function's env from config: set in process.env and passed as the `env` argument. */
+  env: Record<string, string>;
+  limits: { memoryBytes: number; cpu: number; pids: number };
+  /** How long the bundle may take to import (default 10 s). */
+  loadTimeoutMs?: number;
+}
+
+/** Milliseconds of each step, measured on the host. */
+export interface SpecializeTimings {
+  copyMs: number;
+  limitsMs: number;
+  /** The load request's round trip (the import plus one HTTP exchange over the socket). */
+  loadMs: number;
+  /** The import alone, as the bootstrap measured it. */
+  importMs: number;
+  totalMs: number;
+}
+
+/**
+ * Puts the bundle at `<codeDir>/index.mjs`, readable by the function and owned by root.
+ * A hard link costs one metadata write; it shares the source's inode, so it is used only
+ * when that inode is already root-owned 0644 (never chmod a file the image store owns).
+ * Otherwise (other owner or mode, another filesystem) the bundle is copied.
+ */
+export async function placeBundle(bundlePath: string, codeDir: string): Promise<"link" | "copy"> {
+  const target = join(codeDir, "index.mjs");
+  const st = await stat(bundlePath);
+  if (!st.isFile()) throw new Error(`\`${bundlePath}\` is not a regular file`);
+  if (st.uid === 0 && (st.mode & 0o7777) === 0o644) {
+    try {
+      await link(bundlePath, target);
+      return "link";
+    } catch {
+      // EXDEV (another filesystem), EMLINK, EPERM (protected_hardlinks): copy instead.
+    }
+  }
+  await copyFile(bundlePath, target, constants.COPYFILE_EXCL);
+  await chmod(target, 0o644);
+  return "copy";
+}
+
+/**
+ * Sets the function's limits in the container's cgroup by writing the kernel files (~0.2 ms);
+ * `runc update` (~7 ms) only if that fails. Both failing (e.g. EBUSY: the memory in use is
+ * above the new limit) is FNRUN_SPECIALIZE.
+ */
+export async function applyLimits(pid: number, id: string, runc: Runc, limits: SpecializeOptions["limits"]): Promise<"files" | "runc"> {
+  try {
+    await writeLimits(pid, limits);
+    return "files";
+  } catch (direct) {
+    try {
+      await runc.update(id, limits);
+      return "runc";
+    } catch (viaRunc) {
+      throw new RuntimeError(
+        "FNRUN_SPECIALIZE",
+        `set limits of instance \`${id}\` (memory ${limits.memoryBytes}, cpu ${limits.cpu}, pids ${limits.pids}): ${(direct as Error).message}; runc update: ${(viaRunc as Error).message}`,
+        { cause: direct },
+      );
+    }
+  }
+}
+
+/** The bootstrap's answer to the load request. */
+export interface LoadAnswer {
+  status: number;
+  fnrunError?: string;
+  body: { ok?: boolean; loadMs?: number; error?: string; message?: string };
+}
+
+/** Sends `POST /__fnrun/load` over the instance's dispatcher; a timeout or a closed socket rejects. */
+export async function sendLoad(dispatcher: Dispatcher, entry: string, env: Record<string, string>, timeoutMs: number): Promise<LoadAnswer> {
+  const res = await dispatcher.request({
+    path: LOAD_PATH,
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ entry, env }),
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+  const text = await res.body.text();
+  let body: LoadAnswer["body"];
+  try {
+    body = JSON.parse(text) as LoadAnswer["body"];
+  } catch {
+    body = { error: "unparseable answer", message: text.slice(0, 200) };
+  }
+  const fnrunError = res.headers["x-fnrun-error"];
+  return { status: res.statusCode, fnrunError: typeof fnrunError === "string" ? fnrunError : undefined, body };
+}
