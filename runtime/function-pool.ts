@@ -105,6 +105,12 @@ export class FunctionPool {
     return { instances: this.#slots.size, busy, idle: this.#slots.size - busy, starting: this.#starting, inflight, queued: this.#waiters.length };
   }
 
+  /** The instances, read-only: id, requests in flight, how each was started. */
+  get instances(): Array<{ id: string; inflight: number; kind: "stem" | "cold"; idleMs: number }> {
+    const now = Date.now();
+    return [...this.#slots].map((s) => ({ id: s.instance.id, inflight: s.inflight, kind: s.started.kind, idleMs: s.inflight > 0 ? 0 : now - s.lastUsed }));
+  }
+
   /** Starts instances until `count` are running; rejects with the first start failure. */
   async warm(count: number): Promise<void> {
     const missing = Math.min(count, this.#opts.maxInstances) - this.#slots.size - this.#starting;

@@ -48,6 +48,9 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
   readonly #stems: StemPool<S> | null;
   /** Instance id → its pool, least recently used first: the budget's eviction order. */
   readonly #recent = new LRUCache<string, FunctionPool>({ max: 1 << 20 });
+  /** Starts that hold a reservation but have no instance yet, and who waits for one to settle. */
+  #pendingStarts = 0;
+  #settleWaiters: Array<() => void> = [];
 
   constructor(opts: PoolManagerOptions<D, S>) {
     if (!(opts.idleTimeoutMs > 0)) throw new TypeError("PoolManager: idleTimeoutMs must be > 0");
@@ -62,8 +65,13 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
         ? new StemPool<S>({
             size: opts.stemCells!,
             start: opts.startStem!,
-            reserve: () => this.budget.tryReserve(stemBytes),
+            reserve: () => {
+              if (!this.budget.tryReserve(stemBytes)) return false;
+              this.#pendingStarts++;
+              return true;
+            },
             release: () => this.budget.release(stemBytes),
+            onSettled: () => this.#settled(),
             onError: opts.onError,
           })
         : null;
@@ -133,8 +141,8 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
   }
 
   /** Per-function counters, read-only. */
-  list(): Array<{ name: string; revision: string } & FunctionPool["stats"]> {
-    return [...this.#pools.values()].map(({ def, pool }) => ({ name: def.name, revision: def.revision, ...pool.stats }));
+  list(): Array<{ name: string; revision: string; list: FunctionPool["instances"] } & FunctionPool["stats"]> {
+    return [...this.#pools.values()].map(({ def, pool }) => ({ name: def.name, revision: def.revision, ...pool.stats, list: pool.instances }));
   }
 
   /** Stem cells and the memory budget, read-only. */
@@ -193,6 +201,7 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
       }
     }
     await this.#makeRoom(def.memoryBytes, def.name);
+    this.#pendingStarts++;
     const t1 = performance.now();
     try {
       const instance = await this.#opts.startCold(def);
@@ -200,7 +209,15 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
     } catch (err) {
       this.budget.release(def.memoryBytes);
       throw err;
+    } finally {
+      this.#settled();
     }
+  }
+
+  /** A start that held a reservation got its instance or failed: room may be reclaimable now. */
+  #settled(): void {
+    this.#pendingStarts--;
+    for (const wake of this.#settleWaiters.splice(0)) wake();
   }
 
   /**
@@ -222,8 +239,16 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
         evicted = pool.evict(id);
         if (evicted) break;
       }
-      if (!evicted) throw atCapacity(forFn, bytes, this.budget);
-      await evicted;
+      if (evicted) {
+        await evicted;
+        continue;
+      }
+      // Starts in flight hold memory but are not idle instances yet: once one lands it may be evictable.
+      if (this.#pendingStarts > 0) {
+        await new Promise<void>((resolve) => this.#settleWaiters.push(resolve));
+        continue;
+      }
+      throw atCapacity(forFn, bytes, this.budget);
     }
   }
 

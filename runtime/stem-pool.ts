@@ -19,6 +19,8 @@ export interface StemPoolOptions<S extends StemCell> {
   /** Reserves a stem cell's memory without evicting anything; false when it does not fit. */
   reserve: () => boolean;
   release: () => void;
+  /** Told when a start that reserve() allowed has ended, whatever its outcome. */
+  onSettled?: () => void;
   onError?: (err: unknown) => void;
 }
 
@@ -56,6 +58,7 @@ export class StemPool<S extends StemCell> {
       (stem) => {
         this.#starting--;
         this.#failures = 0;
+        this.#opts.onSettled?.();
         if (this.#closed) {
           this.#dispose(stem);
           return;
@@ -66,6 +69,7 @@ export class StemPool<S extends StemCell> {
       (err) => {
         this.#starting--;
         this.#opts.release();
+        this.#opts.onSettled?.();
         this.#opts.onError?.(err);
         // Back off on repeated failures (runc broken, disk full) instead of spinning.
         this.#failures++;

@@ -89,3 +89,26 @@ export async function startDaemonProcess(config: string, opts: { dir?: string; t
     },
   };
 }
+
+/** A JSON request to the daemon's control API over its unix socket. */
+export async function control<T = any>(d: DaemonProcess, method: string, path: string): Promise<T> {
+  const { Agent, request } = await import("undici");
+  const agent = new Agent({ connect: { socketPath: join(d.stateDir, "fnrun.sock") } });
+  try {
+    const res = await request(`http://fnrun${path}`, { method: method as "GET", dispatcher: agent });
+    return (await res.body.json()) as T;
+  } finally {
+    await agent.close();
+  }
+}
+
+/** Polls `check` every 25 ms until it returns a truthy value or `timeoutMs` passes (then throws `what`). */
+export async function until<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
