@@ -1,0 +1,109 @@
+/**
+ * @module bench/cold-start
+ * Cold start to first response, side by side in one loop: each round takes one sample of
+ * every floor (bench/floors.ts), one full cold start through the gateway of a daemon without
+ * stem cells, and one stem-cell start through the gateway of a daemon with stem cells.
+ *
+ * A round begins only when both daemons are quiet: the function (min_instances = 0,
+ * idle_timeout 300ms) has no instance left and its container is gone, and the stem daemon
+ * holds its stem cells again. The next request then has to start an instance. Each request
+ * goes on a new TCP connection and is timed from the call to the end of the body. How the
+ * instance was got is read from the response's `x-fnrun-start` header (warm|stem|cold); a
+ * daemon that does not send it yet is inferred from (no stem cells → cold; stem cells
+ * were waiting → stem). A sample the gateway reports as something else is not counted.
+ */
+import type { DaemonProcess } from "./daemon.ts";
+import type { FloorKind, Floors } from "./floors.ts";
+import { get, sleep, waitFor } from "./lib.ts";
+
+export interface GatewayTarget {
+  daemon: DaemonProcess;
+  /** Function name (min_instances = 0) and the URL of one of its routes. */
+  fn: string;
+  url: string;
+}
+
+export interface ColdStartResult {
+  rounds: number;
+  floors: Record<FloorKind, number[]>;
+  cold: number[];
+  stem: number[];
+  /** How each gateway request was served, per daemon: kind → count (incl. "inferred:"). */
+  coldKinds: Record<string, number>;
+  stemKinds: Record<string, number>;
+  /** Whether stem cells showed up in the stem daemon at all. */
+  stemCellsAvailable: boolean;
+  /** Whether the gateway sends x-fnrun-start. */
+  startHeader: boolean;
+  stemCells: number;
+}
+
+const FLOORS: FloorKind[] = ["hostPlain", "hostBootstrap", "runcPlain", "runcBootstrap"];
+
+/** Waits until `fn` has no instance (and no container) in `daemon`; with stems, until `stemCells` containers wait. */
+async function quiet(t: GatewayTarget, stemCells: number, timeoutMs: number): Promise<boolean> {
+  await waitFor(`${t.daemon.name}: ${t.fn} scaled to zero`, async () => {
+    const s = (await t.daemon.functions()).get(t.fn);
+    return s && s.instances === 0 && s.starting === 0 && s.inflight === 0;
+  }, 15_000, 10);
+  const settled = await waitFor(
+    `${t.daemon.name}: containers settled`,
+    async () => {
+      const ids = await t.daemon.containers();
+      const ours = ids.filter((id) => id.startsWith(`${t.fn}-`));
+      // Without stem cells other functions' instances may be there; with them, exactly the stems.
+      return ours.length === 0 && (stemCells === 0 || ids.length === stemCells) ? true : null;
+    },
+    timeoutMs,
+    10,
+  ).catch(() => false);
+  return settled;
+}
+
+export async function measureColdStarts(opts: {
+  floors: Floors;
+  full: GatewayTarget;
+  stem: GatewayTarget;
+  stemCells: number;
+  rounds: number;
+  /** Rounds run first and thrown away (page cache, JIT of the daemon's paths). */
+  warmupRounds?: number;
+  onRound?: (i: number) => void;
+}): Promise<ColdStartResult> {
+  const floors = Object.fromEntries(FLOORS.map((k) => [k, [] as number[]])) as Record<FloorKind, number[]>;
+  const res: ColdStartResult = { rounds: opts.rounds, floors, cold: [], stem: [], coldKinds: {}, stemKinds: {}, stemCellsAvailable: false, startHeader: false, stemCells: opts.stemCells };
+
+  // Do stem cells exist at all? Give the pool a few seconds to fill them the first time.
+  await quiet(opts.full, 0, 10_000);
+  res.stemCellsAvailable = opts.stemCells > 0 && (await quiet(opts.stem, opts.stemCells, 5_000));
+
+  const warmup = opts.warmupRounds ?? 1;
+  for (let i = 0; i < warmup + opts.rounds; i++) {
+    const keep = i >= warmup;
+    await Promise.all([quiet(opts.full, 0, 10_000), quiet(opts.stem, res.stemCellsAvailable ? opts.stemCells : 0, 5_000)]);
+    await sleep(50); // let the daemons' stops and refills finish their last syscalls
+
+    for (const k of FLOORS) {
+      const ms = await opts.floors.sample(k);
+      if (keep) floors[k].push(ms);
+    }
+
+    const stemsBefore = res.stemCellsAvailable ? (await opts.stem.daemon.containers()).length : 0;
+    for (const [target, kinds, into, inferred] of [
+      [opts.full, res.coldKinds, res.cold, "cold"],
+      [opts.stem, res.stemKinds, res.stem, stemsBefore > 0 ? "stem" : "cold"],
+    ] as const) {
+      const s = await get(target.url);
+      if (s.status !== 200) throw new Error(`${target.daemon.name}: GET ${target.url} → ${s.status}: ${s.body}`);
+      const header = s.headers["x-fnrun-start"];
+      if (typeof header === "string") res.startHeader = true;
+      const kind = typeof header === "string" ? header : `inferred:${inferred}`;
+      if (!keep) continue;
+      kinds[kind] = (kinds[kind] ?? 0) + 1;
+      const wanted = into === res.cold ? "cold" : "stem";
+      if (kind === wanted || kind === `inferred:${wanted}`) into.push(s.ms);
+    }
+    opts.onRound?.(i - warmup);
+  }
+  return res;
+}

@@ -1,0 +1,255 @@
+/**
+ * @module bench/report
+ * The machine a run happened on, and the results as one markdown document: printed to the
+ * terminal and written to BENCHMARKS.md. Medians and ratios of the same run only.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { cpus, release, totalmem } from "node:os";
+import { cgroupMode } from "../runtime/cgroup.ts";
+import { ROOT } from "./daemon.ts";
+import type { ColdStartResult } from "./cold-start.ts";
+import type { FloorKind } from "./floors.ts";
+import { fmtMiB, fmtMs, median, MiB, quantile, sh } from "./lib.ts";
+import type { CgroupMemory, HundredResult } from "./memory.ts";
+import type { WarmResult } from "./warm.ts";
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memory: string;
+  kernel: string;
+  node: string;
+  runc: string;
+  wrk: string;
+  cgroups: string;
+  date: string;
+  /** The fnrun commit benchmarked ("+ local changes" when the checkout differs from it). */
+  revision: string;
+  /** /proc/loadavg's 1-minute figure when the run began (other work on the machine shows here). */
+  load: string;
+}
+
+export async function machineInfo(): Promise<Machine> {
+  const cpuinfo = await readFile("/proc/cpuinfo", "utf8").catch(() => "");
+  const runc = (await sh("runc", ["--version"]).catch(() => "runc: not found")).split("\n")[0].replace(/^runc version /, "");
+  const wrk = (await sh("wrk", ["-v"]).catch((e: { stdout?: string }) => e.stdout ?? "")).split("\n")[0].split(" [")[0] || "wrk";
+  const mode = cgroupMode();
+  const git = (args: string[]) => sh("git", ["-C", ROOT, ...args]).then((o) => o.trim(), () => "");
+  const head = await git(["log", "-1", "--format=%h %s"]);
+  const dirty = (await git(["status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench", ":!BENCHMARKS.md", ":!package.json"])) !== "";
+  const load = (await readFile("/proc/loadavg", "utf8").catch(() => "")).split(" ")[0] ?? "";
+  return {
+    cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    kernel: release(),
+    node: process.version,
+    runc,
+    wrk,
+    cgroups: mode === "hybrid" ? "hybrid (v1 controllers, v2 mount holding no memory controller)" : mode,
+    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    revision: head ? `${head.length > 72 ? `${head.slice(0, 72)}…` : head}${dirty ? " + local changes" : ""}` : "unknown (not a git checkout)",
+    load,
+  };
+}
+
+export interface Settings {
+  rounds: number;
+  coldFunction: { memory: string; cpu: number; idleTimeout: string; stemCells: number };
+  warmFunction: { cpu: number; concurrency: number; instances: number };
+  hundred: { functions: number; perFunction: number; memory: string; budget: string };
+}
+
+export interface Results {
+  machine: Machine;
+  settings: Settings;
+  cold: ColdStartResult | null;
+  warm: WarmResult | null;
+  idle: CgroupMemory | null;
+  stems: CgroupMemory[] | null;
+  hundred: HundredResult | null;
+  /** Parts that could not be measured, with why. */
+  missing: string[];
+  totalSeconds: number;
+  loadAtEnd: string;
+}
+
+const FLOOR_LABEL: Record<FloorKind, string> = {
+  hostPlain: "floor: host `node`, node:http on a unix socket",
+  hostBootstrap: "floor: host `node`, fnrun bootstrap + hello bundle",
+  runcPlain: "floor: runc (fnrun's spec and base rootfs), node:http on a unix socket",
+  runcBootstrap: "floor: runc (fnrun's spec and base rootfs), bootstrap + hello bundle",
+};
+
+function row(cells: Array<string | number>): string {
+  return `| ${cells.join(" | ")} |`;
+}
+
+function verdict(met: boolean | null): string {
+  return met === null ? "not measured" : met ? "**met**" : "**not met**";
+}
+
+function ratio(a: number, b: number): string {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "n/a";
+}
+
+export function renderMarkdown(r: Results): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push("# fnrun benchmarks", "");
+  out.push(
+    "Written by `npm run bench` (bench/run.ts); rerun it to refresh this file. Everything below was",
+    "measured in one run on one machine, side by side; the machines are noisy, so read the medians",
+    "and the ratios between rows, not single numbers.",
+    "",
+  );
+  out.push("## Machine", "");
+  out.push(row(["", ""]), row(["---", "---"]));
+  out.push(row(["cpu", `${m.cpu}`]), row(["cores", m.cores]), row(["memory", m.memory]), row(["kernel", m.kernel]));
+  out.push(row(["node", m.node]), row(["runc", m.runc]), row(["load generator", m.wrk]), row(["cgroups", m.cgroups]), row(["date", m.date]));
+  out.push(row(["fnrun", m.revision.replace(/\|/g, "\\|")]), row(["load average (1 min) at the start", m.load]));
+  out.push("");
+  if (Number(m.load) > m.cores) {
+    out.push(
+      `The load average (${m.load} on ${m.cores} cores) says other work was competing for the CPUs during this run: the absolute`,
+      "milliseconds are inflated and the tails wide; the ratios between rows measured in the same rounds hold up better.",
+      "",
+    );
+  }
+
+  // Cold starts.
+  out.push("## Cold start to first response", "");
+  const c = r.cold;
+  const runcFloor = c ? median(c.floors.runcPlain) : NaN;
+  if (c) {
+    const s = r.settings.coldFunction;
+    out.push(
+      `${c.rounds} rounds; each round takes one sample of every row, in table order. Function limits: memory ${s.memory}, cpu ${s.cpu}`,
+      `(the floors' containers get the same limits). ms from the request (or the spawn) to the end of the first 200 response.`,
+      "",
+    );
+    out.push(row(["what", "median ms", "p10", "p90", "n", "÷ runc floor"]), row(["---", "---:", "---:", "---:", "---:", "---:"]));
+    const line = (label: string, xs: number[], na?: string) =>
+      xs.length === 0
+        ? row([label, na ?? "n/a", "", "", 0, ""])
+        : row([label, fmtMs(median(xs)), fmtMs(quantile(xs, 0.1)), fmtMs(quantile(xs, 0.9)), xs.length, ratio(median(xs), runcFloor)]);
+    out.push(line("stem-cell start through the gateway", c.stem, c.stemCellsAvailable ? "n/a (no request was served by a stem cell)" : "n/a (stem cells not available)"));
+    out.push(line("full cold start through the gateway", c.cold));
+    for (const k of ["runcBootstrap", "runcPlain", "hostBootstrap", "hostPlain"] as FloorKind[]) out.push(line(FLOOR_LABEL[k], c.floors[k]));
+    out.push("");
+    const kinds = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+    out.push(
+      `How the gateway served the cold-start requests (\`x-fnrun-start\`${c.startHeader ? "" : " not sent by this build: inferred"}):`,
+      `daemon without stem cells: ${kinds(c.coldKinds)}; daemon with ${c.stemCells} stem cells: ${kinds(c.stemKinds)}.`,
+      "",
+    );
+  } else out.push("not measured", "");
+
+  // Warm.
+  out.push("## Warm requests", "");
+  const w = r.warm;
+  if (w) {
+    const s = r.settings.warmFunction;
+    out.push(
+      `\`wrk -t1 -c32 -d${w.seconds}s --latency\` on 127.0.0.1, after a 2 s warm-up of each. The gateway fronts ${s.instances} warm instance`,
+      `(cpu ${s.cpu}, concurrency ${s.concurrency}) of the hello function; the bare server is a Hono hello app on @hono/node-server in its own node process.`,
+      "",
+    );
+    out.push(row(["target", "req/s", "p50 ms", "p99 ms", "requests", "errors", "load after"]), row(["---", "---:", "---:", "---:", "---:", "---:", "---:"]));
+    for (const [label, x] of [["gateway → instance", w.gateway], ["bare Hono", w.bare]] as const) {
+      out.push(row([label, Math.round(x.reqPerSec), fmtMs(x.p50Ms), fmtMs(x.p99Ms), x.requests, x.errors, x.load]));
+    }
+    out.push(row(["gateway ÷ bare", ratio(w.gateway.reqPerSec, w.bare.reqPerSec), ratio(w.gateway.p50Ms, w.bare.p50Ms), ratio(w.gateway.p99Ms, w.bare.p99Ms), "", "", ""]));
+    out.push("");
+    const errLines = (x: { raw: string }) => x.raw.split("\n").filter((l) => /Non-2xx|Socket errors/.test(l)).map((l) => l.trim()).join("; ");
+    for (const [label, x] of [["gateway", w.gateway], ["bare Hono", w.bare]] as const) {
+      if (x.errors > 0) out.push(`The ${label} run had errors: ${errLines(x)}; it is not a clean measurement.`, "");
+    }
+  } else out.push("not measured", "");
+
+  // Memory.
+  out.push("## Memory", "");
+  out.push(row(["what", "cgroup usage MiB", "of it rss MiB", "limit MiB"]), row(["---", "---:", "---:", "---:"]));
+  if (r.idle) out.push(row(["idle warm instance (one request served, then 1.5 s idle)", fmtMiB(r.idle.usage), fmtMiB(r.idle.rss), fmtMiB(r.idle.limit)]));
+  else out.push(row(["idle warm instance", "n/a", "", ""]));
+  if (r.stems && r.stems.length > 0) {
+    out.push(row([`stem cell (median of ${r.stems.length})`, fmtMiB(median(r.stems.map((x) => x.usage))), fmtMiB(median(r.stems.map((x) => x.rss))), fmtMiB(median(r.stems.map((x) => x.limit)))]));
+  } else out.push(row(["stem cell", "n/a (stem cells not available)", "", ""]));
+  out.push("", "`memory.usage_in_bytes` (v1) / `memory.current` (v2) of `/sys/fs/cgroup/memory/fnrun/<container id>`; rss is `total_rss` of memory.stat.", "");
+
+  const h = r.hundred;
+  out.push("## 100 warm instances of 10 functions", "");
+  if (h) {
+    out.push(
+      `${h.functions} functions × min_instances ${h.perFunction}, memory ${r.settings.hundred.memory} each, \`[pool] memory_budget = "${r.settings.hundred.budget}"\`, no stem cells.`,
+      "",
+    );
+    out.push(row(["", ""]), row(["---", "---:"]));
+    out.push(row(["containers running (runc list)", h.containers]));
+    out.push(row(["instances the pools report", h.poolInstances]));
+    out.push(row(["sum of their memory limits", `${fmtMiB(h.limitSum)} MiB`]));
+    out.push(row(["sum of their cgroup usage", `${fmtMiB(h.usageSum)} MiB (rss ${fmtMiB(h.rssSum)} MiB)`]));
+    out.push(row(["median / max usage of one", `${fmtMiB(h.medianUsage)} / ${fmtMiB(h.maxUsage)} MiB`]));
+    out.push(row(["memory budget", `${fmtMiB(h.budget)} MiB`]));
+    out.push(row(["functions answering 200 afterwards", `${h.answered} of ${h.functions}`]));
+    out.push(row(["`fnrun up` to serving (base image, 10 deploys, 100 instances)", `${fmtMs(h.startupMs)} ms`]));
+    out.push("");
+  } else out.push("not measured", "");
+
+  // Targets.
+  out.push("## Targets", "");
+  out.push(row(["target", "measured", "verdict"]), row(["---", "---", "---"]));
+  const stemMed = c && c.stem.length ? median(c.stem) : NaN;
+  out.push(row(["stem-cell start to first response ≤ 8 ms (median)", c && c.stem.length ? `${fmtMs(stemMed)} ms` : "n/a (stem cells not available)", verdict(c && c.stem.length ? stemMed <= 8 : null)]));
+  const coldMed = c ? median(c.cold) : NaN;
+  out.push(
+    row([
+      "full cold start ≤ 1.2× the runc floor (medians)",
+      c ? `${fmtMs(coldMed)} ms = ${ratio(coldMed, runcFloor)} the runc + node:http floor (${fmtMs(runcFloor)} ms); ${ratio(coldMed, median(c.floors.runcBootstrap))} runc + bootstrap (${fmtMs(median(c.floors.runcBootstrap))} ms)` : "n/a",
+      verdict(c && c.cold.length ? coldMed <= 1.2 * runcFloor : null),
+    ]),
+  );
+  out.push(row(["idle instance ≤ 12 MiB of cgroup memory", r.idle ? `${fmtMiB(r.idle.usage)} MiB` : "n/a", verdict(r.idle ? r.idle.usage <= 12 * MiB : null)]));
+  out.push(
+    row([
+      "100 warm instances of 10 functions within the budget",
+      h ? `${h.containers} running; limits ${fmtMiB(h.limitSum)} MiB, usage ${fmtMiB(h.usageSum)} MiB, budget ${fmtMiB(h.budget)} MiB` : "n/a",
+      verdict(h ? h.containers === h.functions * h.perFunction && h.limitSum <= h.budget && h.usageSum <= h.budget : null),
+    ]),
+  );
+  const rps = w ? w.gateway.reqPerSec / w.bare.reqPerSec : NaN;
+  const p99 = w ? w.gateway.p99Ms / w.bare.p99Ms : NaN;
+  out.push(
+    row([
+      "gateway ≥ 0.5× bare Hono req/s (goal 0.6×), p99 ≤ 2× bare",
+      w ? `${rps.toFixed(2)}× req/s, ${p99.toFixed(2)}× p99` : "n/a",
+      w ? `${verdict(rps >= 0.5 && p99 <= 2)}${rps >= 0.6 && p99 <= 2 ? " (goal met)" : rps >= 0.5 ? " (goal 0.6× not met)" : ""}` : verdict(null),
+    ]),
+  );
+  out.push("");
+  if (r.missing.length) {
+    out.push("## Not measured in this run", "");
+    for (const x of r.missing) out.push(`- ${x}`);
+    out.push("");
+  }
+  out.push("## How each row is measured", "");
+  out.push(
+    "- **stem-cell start**: a daemon (`fnrun up`, the real CLI, as a child) with `[pool] stem_cells` set and a function with `min_instances = 0`,",
+    "  `idle_timeout = \"300ms\"`. Each round waits until the function has no instance (control API `GET /v1/functions`, container gone",
+    "  from `runc list`) and the stem cells are back, then sends one GET on a new connection through the gateway.",
+    "- **full cold start**: the same with a second daemon that has `stem_cells = 0`: the pool starts the function's own image with runc.",
+    "- **runc floors**: runtime's `Instance.start` (runc create + start of the OCI spec fnrun generates, same limits, the base rootfs laid out",
+    "  from builder/base-layout.ts) until the socket appears, then one GET on the unix socket; the container is stopped after (not timed).",
+    "  One runs a plain node:http server, the other fnrun's bootstrap with the hello function's bundle.",
+    "- **host floors**: `node` spawned on the host with only PATH and HOME in its env, the same two servers, to the first 200 on the socket.",
+    "- **warm**: wrk against the gateway route of a function held at one warm instance, and against a bare Hono server; 2 s warm-up each.",
+    "- **memory**: the cgroup of the container, read right from the kernel's files; container ids from `runc --root <state>/runc list -q`.",
+    "",
+  );
+  out.push(`Whole run: ${Math.round(r.totalSeconds)} s; 1-minute load average at the end: ${r.loadAtEnd}.`, "");
+  return out.join("\n");
+}
+
+export async function writeReport(path: string, markdown: string): Promise<void> {
+  await writeFile(path, markdown);
+}
