@@ -11,6 +11,7 @@ import { createAdaptorServer } from "@hono/node-server";
 import { ensureBaseImage, ImageStore, type ImageInfo } from "../builder/index.ts";
 import { bootstrapBundle } from "../runtime/bootstrap/build.ts";
 import { cleanupOrphans, Instance, type ImageConfig, type InstanceLimits } from "../runtime/instance.ts";
+import { FunctionLogs } from "../runtime/function-logs.ts";
 import { PoolManager } from "../runtime/pool-manager.ts";
 import { RootfsMount } from "../runtime/rootfs-mount.ts";
 import { Runc } from "../runtime/runc.ts";
@@ -75,7 +76,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const baseInfo = await baseImage();
     log.info(`base image ${baseInfo.ref} ready`, { ms: Math.round(performance.now() - t0) });
 
-    const instanceStarter = (opts: { name: string; rootfs: string; image: ImageConfig; env: Record<string, string>; limits: InstanceLimits; logFile: string; connections: number; stem?: boolean }) =>
+    // Instances' stdout/stderr, line by line, into the log of the function each serves.
+    const logs = new FunctionLogs({ dir: join(stateDir, "logs") });
+    await logs.init();
+    teardown.push(() => logs.close());
+
+    const instanceStarter = (opts: { name: string; rootfs: string; image: ImageConfig; env: Record<string, string>; limits: InstanceLimits; connections: number; stem?: boolean; revision?: string }) =>
       Instance.start({
         id: instanceId(opts.name),
         stateDir,
@@ -83,7 +89,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         image: opts.image,
         env: opts.env,
         limits: opts.limits,
-        logFile: opts.logFile,
+        output: logs,
+        function: opts.revision ? { name: opts.name, revision: opts.revision } : undefined,
         runc,
         connections: opts.connections,
         stem: opts.stem,
@@ -97,12 +104,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       memoryBudgetBytes: config.pool.memoryBudgetBytes,
       onError: (err) => log.error(`pool: ${(err as Error).message}`),
       startCold: (def) =>
-        instanceStarter({ name: def.name, rootfs: def.rootfs, image: def.imageConfig, env: def.config.env, limits: limitsOf(def.config), logFile: def.logFile, connections: def.concurrency }),
+        instanceStarter({ name: def.name, revision: def.revision, rootfs: def.rootfs, image: def.imageConfig, env: def.config.env, limits: limitsOf(def.config), connections: def.concurrency }),
       // Stem cells run the base image with the [defaults] limits until one becomes a function.
       stemCells: config.pool.stemCells,
       stemMemoryBytes: config.defaults.memoryBytes,
       startStem: () =>
-        instanceStarter({ name: "stem", rootfs: baseRootfs, image: baseConfig, env: {}, limits: limitsOf(config.defaults), logFile: join(stateDir, "logs", "_stem.log"), connections: config.defaults.concurrency, stem: true }),
+        instanceStarter({ name: "stem", rootfs: baseRootfs, image: baseConfig, env: {}, limits: limitsOf(config.defaults), connections: config.defaults.concurrency, stem: true }),
       specialize: async (stem, def) => {
         await stem.specialize({ name: def.name, revision: def.revision, bundlePath: def.bundlePath, env: def.config.env, limits: limitsOf(def.config) });
         return stem;

@@ -132,7 +132,7 @@ export class Deployer {
 
 /** A revision changes when the image or any setting the instance runs with changes. */
 function revisionOf(image: string, fc: FunctionConfig): string {
-  const settings = JSON.stringify([image, fc.memoryBytes, fc.cpu, fc.pids, fc.tmpBytes, fc.env]);
+  const settings = JSON.stringify([fc.name, image, fc.memoryBytes, fc.cpu, fc.pids, fc.tmpBytes, fc.env]);
   return createHash("sha256").update(settings).digest("hex").slice(0, 12);
 }
 

@@ -13,6 +13,7 @@ import { SOCKET_DIR_IN_IMAGE } from "../builder/base-layout.ts";
 import { cgroupsPathFor, removeCgroups } from "./cgroup.ts";
 import { RuntimeError, lastLines } from "./errors.ts";
 import type { Runc } from "./runc.ts";
+import { OutputReader, type OutputSink } from "./instance-output.ts";
 import {
   applyLimits, CODE_DIR_IN_IMAGE, placeBundle, sendLoad, STEM_ENTRY,
   type FunctionRef, type LoadAnswer, type SpecializeOptions, type SpecializeTimings,
@@ -59,8 +60,13 @@ export interface InstanceOptions {
   /** The function's env from config: set in the process env and listed in FNRUN_ENV_KEYS. Empty for a stem cell. */
   env: Record<string, string>;
   limits: InstanceLimits;
-  /** The function's log file: the container's stdout and stderr (opened O_APPEND). */
-  logFile: string;
+  /**
+   * Where the container's stdout and stderr go: `output`, a sink fed line by line from pipes
+   * and told which function each line belongs to (what the daemon uses: a stem cell's
+   * function is known only later), or `logFile`, opened O_APPEND and given to the container.
+   */
+  output?: OutputSink;
+  logFile?: string;
   runc: Runc;
   readyTimeoutMs?: number;
   /** Connections of the dispatcher (requests in flight to this instance). */
@@ -93,13 +99,13 @@ export class Instance {
   readonly stem: boolean;
   readonly #runc: Runc;
   readonly #dir: string;
-  readonly #logFile: string;
+  readonly #tail: (n: number) => Promise<string>;
   #limits: Readonly<InstanceLimits>;
   #function: FunctionRef | null;
   #phase: InstancePhase;
   #stopping: Promise<void> | undefined;
 
-  private constructor(o: { id: string; pid: number; socketPath: string; limits: InstanceLimits; runc: Runc; dir: string; logFile: string; connections: number; stem: boolean; fn: FunctionRef | null }) {
+  private constructor(o: { id: string; pid: number; socketPath: string; limits: InstanceLimits; runc: Runc; dir: string; tail: (n: number) => Promise<string>; connections: number; stem: boolean; fn: FunctionRef | null }) {
     this.id = o.id;
     this.pid = o.pid;
     this.socketPath = o.socketPath;
@@ -108,7 +114,7 @@ export class Instance {
     this.#limits = Object.freeze({ ...o.limits });
     this.#runc = o.runc;
     this.#dir = o.dir;
-    this.#logFile = o.logFile;
+    this.#tail = o.tail;
     this.#function = o.fn;
     this.#phase = o.stem ? "stem" : "ready";
     this.dispatcher = new Pool("http://fnrun", { socketPath: o.socketPath, connections: o.connections });
@@ -146,11 +152,17 @@ export class Instance {
     const socketPath = join(sockDir, SOCKET_NAME);
     const { uid, gid } = await resolveUser(opts.image.User, opts.rootfs);
     await mkdir(join(opts.stateDir, "instances"), { recursive: true });
-    await mkdir(dirname(opts.logFile), { recursive: true });
+    if (!opts.output === !opts.logFile) throw new TypeError(`Instance.start: give exactly one of \`output\` and \`logFile\``);
+    if (opts.logFile) await mkdir(dirname(opts.logFile), { recursive: true });
+    const fn: FunctionRef | null = stem ? null : (opts.function ?? null);
+    let reader: OutputReader | undefined;
+    const logFile = opts.logFile;
+    const tail = async (n: number) => (reader ? reader.tail(n) : lastLines(await readFile(logFile!, "utf8").catch(() => ""), n));
     // Fails with EEXIST for an id in use: before the try, so another instance's dir is never removed.
     await mkdir(dir, { mode: 0o700 });
     let created = false;
     let createdPid: number | undefined;
+    let instanceRef: Instance | undefined;
     try {
       // The function (uid 1000 in the container = host uid 101000) creates its socket here;
       // inside a user namespace a bind-mounted dir is checked against the mapped host uid (FACTS.md).
@@ -160,20 +172,31 @@ export class Instance {
       if (stem) await mkdir(join(dir, "code"), { mode: 0o755 });
       await writeFile(join(dir, "config.json"), JSON.stringify(instanceSpec(opts, uid, gid, sockDir)));
 
-      const log = await open(opts.logFile, "a", 0o640);
       let pid: number;
-      try {
-        created = true; // from here a failed create may leave state behind: always clean up
-        pid = createdPid = await opts.runc.create(opts.id, dir, { stdout: log.fd, stderr: log.fd });
-      } finally {
-        await log.close(); // the container holds its own copy of the descriptor
+      created = true; // from here a failed create may leave state behind: always clean up
+      if (opts.output) {
+        const piped = await opts.runc.createPiped(opts.id, dir);
+        pid = createdPid = piped.pid;
+        // `instance` does not exist yet: the reader asks for the function through this closure.
+        reader = new OutputReader(opts.id, () => (instanceRef?.function ?? fn)?.name ?? null, opts.output, { stdout: piped.stdout, stderr: piped.stderr });
+      } else {
+        const log = await open(logFile!, "a", 0o640);
+        try {
+          pid = createdPid = await opts.runc.create(opts.id, dir, { stdout: log.fd, stderr: log.fd });
+        } finally {
+          await log.close(); // the container holds its own copy of the descriptor
+        }
       }
       await opts.runc.start(opts.id);
-      await waitReady(socketPath, pid, opts.readyTimeoutMs ?? 10_000, opts.id, opts.logFile);
-      const instance = new Instance({
-        id: opts.id, pid, socketPath, limits: opts.limits, runc: opts.runc, dir, logFile: opts.logFile,
-        connections: opts.connections ?? 16, stem, fn: stem ? null : (opts.function ?? null),
+      await waitReady(socketPath, pid, opts.readyTimeoutMs ?? 10_000, opts.id, async (n) => {
+        await reader?.ended(); // the last words of a dead container may still be in the pipe
+        return tail(n);
       });
+      const instance = new Instance({
+        id: opts.id, pid, socketPath, limits: opts.limits, runc: opts.runc, dir, tail,
+        connections: opts.connections ?? 16, stem, fn,
+      });
+      instanceRef = instance;
       if (stem) {
         // Opens the keep-alive connection that the load request and the first request will use
         // (connect + undici's first request cost milliseconds); a stem answers it 503.
@@ -269,7 +292,7 @@ export class Instance {
         return new RuntimeError("FNRUN_FUNCTION_INIT", `${fn} failed to initialize in instance \`${this.id}\`: the bundle did not finish importing within ${timeoutMs} ms`, { cause: err });
       }
       if (!(await alive(this.pid))) {
-        const tail = lastLines(await readFile(this.#logFile, "utf8").catch(() => ""), 10);
+        const tail = await this.#tail(10);
         return new RuntimeError("FNRUN_FUNCTION_INIT", `${fn} failed to initialize in instance \`${this.id}\`: the container exited while importing the bundle${tail ? `; last log lines:\n${tail}` : ""}`, { cause: err });
       }
     }
@@ -327,7 +350,7 @@ function mergeEnv(...lists: string[][]): string[] {
 }
 
 /** Resolves when the socket exists; rejects when the container's init died first or time ran out. */
-function waitReady(socketPath: string, pid: number, timeoutMs: number, id: string, logFile: string): Promise<void> {
+function waitReady(socketPath: string, pid: number, timeoutMs: number, id: string, tailOf: (n: number) => Promise<string>): Promise<void> {
   const sockDir = socketPath.slice(0, socketPath.lastIndexOf("/"));
   return new Promise((resolve, reject) => {
     let watcher: FSWatcher | undefined;
@@ -346,7 +369,7 @@ function waitReady(socketPath: string, pid: number, timeoutMs: number, id: strin
       if (await exists(socketPath)) return finish();
       if (!(await alive(pid))) {
         if (await exists(socketPath)) return finish();
-        const tail = lastLines(await readFile(logFile, "utf8").catch(() => ""), 20);
+        const tail = await tailOf(20);
         finish(new RuntimeError("FNRUN_INSTANCE_EXITED", `instance \`${id}\`: container exited before it became ready${tail ? `; last log lines:\n${tail}` : " (log is empty)"}`));
       }
     };

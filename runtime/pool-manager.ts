@@ -217,7 +217,10 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
   /** A start that held a reservation got its instance or failed: room may be reclaimable now. */
   #settled(): void {
     this.#pendingStarts--;
-    for (const wake of this.#settleWaiters.splice(0)) wake();
+    // Woken after the current microtasks, so the FunctionPool has registered the new instance (evictable now).
+    setImmediate(() => {
+      for (const wake of this.#settleWaiters.splice(0)) wake();
+    });
   }
 
   /**

@@ -5,7 +5,8 @@
  * secrets and runc passes nothing of it to containers anyway, but its children could) and
  * exactly the stdio descriptors given (Node marks its other fds close-on-exec).
  */
-import { spawn, type StdioOptions } from "node:child_process";
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import type { Readable } from "node:stream";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { RuntimeError, runcFailed, runcMissing } from "./errors.ts";
@@ -39,6 +40,7 @@ export interface UpdateResources {
 interface RunResult {
   stdout: string;
   stderr: string;
+  child: ChildProcess;
 }
 
 export class Runc {
@@ -71,6 +73,29 @@ export class Runc {
         log,
       );
       return Number((await readFile(pidFile, "utf8")).trim());
+    } finally {
+      await rm(log, { force: true });
+    }
+  }
+
+  /**
+   * `runc create` with the container's stdout and stderr on pipes the caller reads (the
+   * daemon routes each line to the log of the function the instance serves at that moment,
+   * which for a stem cell is known only later). The pipes end when the container does.
+   */
+  async createPiped(id: string, bundleDir: string): Promise<{ pid: number; stdout: Readable; stderr: Readable }> {
+    const log = join(bundleDir, "runc-create.log");
+    const pidFile = join(bundleDir, "init.pid");
+    try {
+      const { child } = await this.#run(
+        "create",
+        id,
+        ["--log", log, "--log-format", "json", "create", "--bundle", bundleDir, "--pid-file", pidFile, id],
+        ["ignore", "pipe", "pipe"],
+        log,
+        true,
+      );
+      return { pid: Number((await readFile(pidFile, "utf8")).trim()), stdout: child.stdout!, stderr: child.stderr! };
     } finally {
       await rm(log, { force: true });
     }
@@ -114,15 +139,18 @@ export class Runc {
     await this.#run("update", id, [...args, id]);
   }
 
-  #run(op: string, id: string, args: string[], stdio: StdioOptions = ["ignore", "pipe", "pipe"], jsonLog?: string): Promise<RunResult> {
+  #run(op: string, id: string, args: string[], stdio: StdioOptions = ["ignore", "pipe", "pipe"], jsonLog?: string, keepOutput = false): Promise<RunResult> {
     return new Promise((resolve, reject) => {
       // JSON logs let us report runc's message without its `time=... level=error msg=` decoration.
       const argv = jsonLog ? ["--root", this.root, ...args] : ["--root", this.root, "--log-format", "json", ...args];
       const child = spawn(this.binary, argv, { env: { PATH: RUNC_PATH }, stdio });
       let stdout = "";
       let stderr = "";
-      child.stdout?.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
-      child.stderr?.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
+      // With keepOutput the pipes are the container's (runc itself writes to its --log file).
+      if (!keepOutput) {
+        child.stdout?.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
+        child.stderr?.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
+      }
       const timer = setTimeout(() => child.kill("SIGKILL"), this.#timeoutMs);
       child.on("error", (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
@@ -132,7 +160,7 @@ export class Runc {
       // may hold inherited descriptors, so 'exit' is the end of runc itself.
       child.on("exit", async (code, signal) => {
         clearTimeout(timer);
-        if (code === 0) return resolve({ stdout: await drained(child.stdout, () => stdout), stderr });
+        if (code === 0) return resolve({ stdout: keepOutput ? "" : await drained(child.stdout, () => stdout), stderr, child });
         const text = jsonLog ? await readJsonLog(jsonLog) : logMessages(await drained(child.stderr, () => stderr));
         reject(runcFailed(op, id, code, text, signal));
       });
