@@ -2,13 +2,16 @@
  * @module gateway/errors
  * Errors of the gateway, and the one place where any error becomes an HTTP answer
  * (hono's errorHandler): not found → 404, over capacity → 429/503, timeout → 504,
- * function crash or failure to start → 502 with a JSON body that says which.
+ * function crash or failure to start → 502 with a JSON body that says which. What a client
+ * may not send: 400 (malformed), 408 (too slow), 413 (body), 431 (headers).
  */
 
 export type GatewayErrorCode =
   | "FNRUN_ROUTE_NOT_FOUND"
   | "FNRUN_BAD_REQUEST"
   | "FNRUN_BODY_TOO_LARGE"
+  | "FNRUN_HEADERS_TOO_LARGE"
+  | "FNRUN_REQUEST_TIMEOUT"
   | "FNRUN_TIMEOUT"
   | "FNRUN_FUNCTION_CRASHED";
 
@@ -35,6 +38,8 @@ const STATUS: Record<string, [number, string]> = {
   FNRUN_FUNCTION_NOT_FOUND: [404, "function not found"],
   FNRUN_BAD_REQUEST: [400, "bad request"],
   FNRUN_BODY_TOO_LARGE: [413, "request body too large"],
+  FNRUN_HEADERS_TOO_LARGE: [431, "request header fields too large"],
+  FNRUN_REQUEST_TIMEOUT: [408, "request timeout"],
   FNRUN_QUEUE_FULL: [429, "too many requests"],
   FNRUN_AT_CAPACITY: [503, "host at capacity"],
   FNRUN_POOL_CLOSED: [503, "function is being replaced"],

@@ -1,13 +1,321 @@
 /**
  * @module gateway/proxy
  * Forwards one HTTP request to a leased instance over its unix socket and streams the
- * answer back: node streams both ways, no web Request/Response on this path, so bodies of
- * any size pass through with backpressure and are never held whole.
+ * answer back. An Exchange is the undici dispatch handler itself: the function's response
+ * head and chunks are written straight into node's ServerResponse, with undici's
+ * pause/resume as backpressure, so no web Request/Response, no intermediate stream and no
+ * per-request closure sits on the hot path, and bodies of any size pass through unbuffered.
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
-import { Transform, pipeline } from "node:stream";
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { Transform, type TransformCallback } from "node:stream";
+import type { Dispatcher } from "undici";
 import type { Lease, Outcome } from "../runtime/function-pool.ts";
 import { GatewayError, httpErrorFor } from "./errors.ts";
+
+/** What the server around the proxy is told; one object per server, shared by every exchange. */
+export interface ExchangeHooks {
+  /** The exchange is over (exactly once): release its lease with `ex.outcome`. */
+  done(ex: Exchange): void;
+  /** The function did not answer within its timeout (before done). */
+  timedOut?(ex: Exchange): void;
+}
+
+/**
+ * RFC 9110 §7.6.1: connection-specific fields are not forwarded by a proxy. `expect` is
+ * answered by node itself (100-continue) and undici refuses to send it.
+ */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "http2-settings", "expect"]);
+
+/** True for a header the gateway does not forward (either direction). Lower-cases only candidates. */
+export function dropped(name: string): boolean {
+  const n = name.length;
+  if (n >= 8 && (name.charCodeAt(0) | 32) === 120 && name.charCodeAt(1) === 45 && name.slice(0, 8).toLowerCase() === "x-fnrun-") return true;
+  if (n !== 2 && n !== 6 && n !== 7 && n !== 10 && n !== 14 && n !== 16 && n !== 17) return false;
+  return HOP_BY_HOP.has(name.toLowerCase());
+}
+
+/** A body of unknown length follows (Transfer-Encoding); see requestHeaders(). */
+export const CHUNKED = -2;
+
+/**
+ * One pass over a request's raw headers: fills `out` with those to forward (flat, as undici
+ * takes them) and returns the body's framing: its Content-Length, CHUNKED, or -1 for none.
+ * node's parser has already refused a request with both, or with two different lengths.
+ */
+export function requestHeaders(raw: string[], out: string[]): number {
+  let framing = -1;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 14 && name.toLowerCase() === "content-length") framing = Number(raw[i + 1]);
+    else if (name.length === 17 && name.toLowerCase() === "transfer-encoding") framing = CHUNKED;
+    if (!dropped(name)) out.push(name, raw[i + 1]);
+  }
+  return framing;
+}
+
+const kExchange = Symbol("fnrun.exchange");
+type TaggedResponse = ServerResponse & { [kExchange]?: Exchange | null };
+
+let seq = 0;
+const ID_PREFIX = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
+/** Unique per daemon run; a counter, not a UUID: it is made for every request. */
+export function nextInvocationId(): string {
+  return ID_PREFIX + (++seq).toString(36);
+}
+
+/**
+ * Writes `err` as the JSON answer when nothing has been sent yet; else cuts the response.
+ * `close` asks the client to close the connection (its request was not read to the end).
+ */
+export function sendError(res: ServerResponse, err: unknown, close = false): number {
+  const e = httpErrorFor(err);
+  if (res.headersSent) {
+    res.destroy();
+    return e.status;
+  }
+  const body = JSON.stringify(e.body);
+  const headers: OutgoingHttpHeaders = { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...e.headers };
+  if (close) headers.connection = "close";
+  res.writeHead(e.status, headers);
+  res.end(body);
+  return e.status;
+}
+
+/** Counts request-body bytes and fails past `limit`, so a chunked body is never buffered whole. */
+class BodyLimit extends Transform {
+  #seen = 0;
+  constructor(
+    readonly limit: number,
+    readonly ex: Exchange,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen <= this.limit) return done(null, chunk);
+    const err = new GatewayError("FNRUN_BODY_TOO_LARGE", `request body exceeds gateway.max_body (${this.limit} bytes)`);
+    this.ex.bodyTooLarge = err;
+    done(err);
+  }
+}
+
+export interface ExchangeInit {
+  fn: string;
+  invocationId: string;
+  timeoutMs: number;
+  /** Request headers to forward, flat `[name, value, ...]`, already without dropped ones. */
+  headers: string[];
+  /** The path and query the function sees. */
+  path: string;
+  /** Stream the request body (the request declared one). */
+  body: boolean;
+  maxBodyBytes: number;
+  /** performance.now() when the request arrived. */
+  startedAt: number;
+}
+
+/** One request proxied to one leased instance: the undici dispatch handler for it. */
+export class Exchange implements Dispatcher.DispatchHandler {
+  readonly req: IncomingMessage;
+  readonly res: TaggedResponse;
+  readonly lease: Lease;
+  readonly fn: string;
+  readonly invocationId: string;
+  readonly timeoutMs: number;
+  readonly hooks: ExchangeHooks;
+  /** The answer given to the client (499: the client went away first). */
+  status = 0;
+  outcome: Outcome = "ok";
+  /** Set when the function itself reported a failure (threw, failed to initialize). */
+  functionError: string | undefined = undefined;
+  bodyTooLarge: GatewayError | null = null;
+  /** performance.now() when the request arrived, when it was dispatched, and ms from then to the response head. */
+  readonly startedAt: number;
+  dispatchedAt = 0;
+  handlerMs = 0;
+
+  #timer: NodeJS.Timeout | null = null;
+  #abort: ((err?: Error) => void) | null = null;
+  #cancel: Error | null = null;
+  #ended = false;
+  #head: string[] | null = null;
+  #upstreamFramed = false;
+  #wroteHead = false;
+  #held: Buffer | null = null;
+  #resume: (() => void) | null = null;
+
+  constructor(req: IncomingMessage, res: ServerResponse, lease: Lease, init: ExchangeInit, hooks: ExchangeHooks) {
+    this.req = req;
+    this.res = res;
+    this.lease = lease;
+    this.fn = init.fn;
+    this.invocationId = init.invocationId;
+    this.timeoutMs = init.timeoutMs;
+    this.startedAt = init.startedAt;
+    this.hooks = hooks;
+    this.#start(init);
+  }
+
+  #start(init: ExchangeInit): void {
+    const { req, res } = this;
+    this.#timer = setTimeout(onTimer, this.timeoutMs, this);
+    this.res[kExchange] = this;
+    res.on("close", onResponseClose);
+    const headers = init.headers;
+    headers.push("x-fnrun-invocation-id", this.invocationId, "x-fnrun-deadline", String(Date.now() + this.timeoutMs));
+    let body: BodyLimit | null = null;
+    if (init.body) {
+      body = new BodyLimit(init.maxBodyBytes, this);
+      req.pipe(body);
+    }
+    this.dispatchedAt = performance.now();
+    this.lease.instance.dispatcher.dispatch({ method: req.method as Dispatcher.HttpMethod, path: init.path, headers, body }, this);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#cancel) abort(this.#cancel);
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void, _statusText: string): boolean {
+    if (statusCode < 200 || this.#ended) return true; // 1xx: the client gets node's own 100-continue
+    this.handlerMs = performance.now() - this.dispatchedAt;
+    const head: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toString("latin1");
+      if (dropped(name)) {
+        if (name.length === 13 && name.toLowerCase() === "x-fnrun-error") this.functionError = raw[i + 1].toString("latin1");
+        continue;
+      }
+      if (name.length === 14 && name.toLowerCase() === "content-length") this.#upstreamFramed = true;
+      head.push(name, raw[i + 1].toString("latin1"));
+    }
+    const lease = this.lease;
+    head.push("x-fnrun-start", lease.kind, "server-timing", `queue;dur=${lease.queueMs}, start;dur=${lease.startMs}, handler;dur=${this.handlerMs.toFixed(2)}`);
+    this.status = statusCode;
+    this.#head = head;
+    this.#resume = resume;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#ended) return true; // being aborted: drop
+    if (!this.#wroteHead) {
+      if (this.#held === null) {
+        // Hold the first chunk for this tick: a small answer that completes in the same read
+        // goes out as one write with a Content-Length instead of three chunked writes.
+        this.#held = chunk;
+        process.nextTick(flushHeld, this);
+        return true;
+      }
+      this.#flushHead();
+    }
+    return this.#write(chunk);
+  }
+
+  onComplete(_trailers: string[] | null): void {
+    if (this.#ended) return;
+    const res = this.res;
+    if (!this.#wroteHead) {
+      this.#wroteHead = true;
+      const head = this.#head!;
+      const held = this.#held;
+      this.#held = null;
+      if (!this.#upstreamFramed && this.req.method !== "HEAD" && this.status !== 204 && this.status !== 304) head.push("content-length", String(held ? held.length : 0));
+      res.writeHead(this.status, head);
+      if (held) res.end(held);
+      else res.end();
+    } else res.end();
+    this.#finish();
+  }
+
+  onError(err: Error): void {
+    if (this.#ended) return;
+    if (this.bodyTooLarge) {
+      this.status = sendError(this.res, this.bodyTooLarge, true);
+    } else if (this.res.destroyed || (this.req.destroyed && !this.req.complete)) {
+      this.status = 499; // the client went away: the instance did nothing wrong
+    } else {
+      const crashed = new GatewayError("FNRUN_FUNCTION_CRASHED", `function \`${this.fn}\` crashed or closed the connection: ${err?.message ?? err}`, "system", { cause: err });
+      this.status = sendError(this.res, crashed);
+      this.outcome = "crashed";
+    }
+    this.#finish();
+  }
+
+  /** The client stopped reading: pause the function's response until it drains. */
+  #write(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true;
+    this.res.once("drain", onResponseDrain);
+    return false;
+  }
+
+  #flushHead(): void {
+    this.#wroteHead = true;
+    this.res.writeHead(this.status, this.#head!);
+    const held = this.#held;
+    if (held) {
+      this.#held = null;
+      if (!this.res.write(held)) this.res.once("drain", onResponseDrain);
+    }
+  }
+
+  flushHeld(): void {
+    if (this.#ended || this.#wroteHead || this.#held === null) return;
+    this.#flushHead();
+  }
+
+  resumeUpstream(): void {
+    if (!this.#ended) this.#resume?.();
+  }
+
+  /** The client went away before the answer was complete. */
+  clientClosed(): void {
+    if (this.#ended || this.res.writableFinished) return;
+    this.status = 499;
+    // Ended first: undici may call onError from inside the abort, and it must find us done.
+    this.#finish();
+    this.#cancelUpstream(new GatewayError("FNRUN_BAD_REQUEST", "the client closed the connection"));
+  }
+
+  timeout(): void {
+    if (this.#ended) return;
+    const err = new GatewayError("FNRUN_TIMEOUT", `function \`${this.fn}\` did not answer within its timeout of ${this.timeoutMs} ms`);
+    this.status = sendError(this.res, err);
+    this.outcome = "timeout";
+    this.hooks.timedOut?.(this);
+    this.#finish();
+    this.#cancelUpstream(err);
+  }
+
+  #cancelUpstream(err: Error): void {
+    if (this.#abort) this.#abort(err);
+    else this.#cancel = err; // still queued for a connection: aborted in onConnect
+  }
+
+  #finish(): void {
+    this.#ended = true;
+    this.#held = null;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.res.off("close", onResponseClose);
+    this.res[kExchange] = null;
+    this.hooks.done(this);
+  }
+}
+
+// Listeners shared by every exchange (no closure per request): the exchange rides on `res`.
+function onResponseClose(this: TaggedResponse): void {
+  this[kExchange]?.clientClosed();
+}
+function onResponseDrain(this: TaggedResponse): void {
+  this[kExchange]?.resumeUpstream();
+}
+function onTimer(ex: Exchange): void {
+  ex.timeout();
+}
+function flushHeld(ex: Exchange): void {
+  ex.flushHeld();
+}
 
 export interface ProxyOptions {
   fn: string;
@@ -21,125 +329,23 @@ export interface ProxyOptions {
 export interface ProxyResult {
   status: number;
   outcome: Outcome;
-  /** Set when the function itself reported a failure (threw, failed to initialize). */
   functionError?: string;
 }
 
-/** RFC 9110 §7.6.1: connection-specific fields are not forwarded by a proxy. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "http2-settings"]);
-
-function forwardHeaders(headers: IncomingHttpHeaders, opts: ProxyOptions, deadline: number): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(headers)) {
-    // A client never speaks for the platform: x-fnrun-* is ours alone.
-    if (v === undefined || HOP_BY_HOP.has(k) || k.startsWith("x-fnrun-")) continue;
-    out[k] = v;
-  }
-  out["x-fnrun-invocation-id"] = opts.invocationId;
-  out["x-fnrun-deadline"] = String(deadline);
-  return out;
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  return req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
-}
-
-/** Counts bytes and fails the stream past `limit`, so a chunked body is never buffered whole. */
-function bodyLimit(limit: number): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      seen += chunk.length;
-      if (seen > limit) done(new GatewayError("FNRUN_BODY_TOO_LARGE", `request body exceeds gateway.max_body (${limit} bytes)`));
-      else done(null, chunk);
-    },
-  });
-}
-
-/** Writes an error as the JSON answer when nothing has been sent yet; else cuts the response. */
-export function sendError(res: ServerResponse, err: unknown): number {
-  const e = httpErrorFor(err);
-  if (res.headersSent) {
-    res.destroy();
-    return e.status;
-  }
-  const body = JSON.stringify(e.body);
-  res.writeHead(e.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...e.headers });
-  res.end(body);
-  return e.status;
-}
-
 /**
- * Proxies `req` to the lease's instance and answers `res`. Resolves when the exchange is
- * over (never rejects); the caller releases the lease with the returned outcome.
+ * Proxies `req` to the lease's instance and answers `res` (for callers off the hot path, such
+ * as the control API's invoke). Resolves when the exchange is over, never rejects; the caller
+ * releases the lease with the returned outcome.
  */
 export function proxy(req: IncomingMessage, res: ServerResponse, lease: Lease, opts: ProxyOptions): Promise<ProxyResult> {
-  return new Promise<ProxyResult>((resolve) => {
-    const deadline = Date.now() + opts.timeoutMs;
-    const abort = new AbortController();
-    let settled = false;
-    let timedOut = false;
-    let tooLarge: GatewayError | null = null;
-
-    const finish = (result: ProxyResult) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(result);
-    };
-    const fail = (err: unknown) => {
-      abort.abort();
-      if (timedOut) {
-        const status = sendError(res, new GatewayError("FNRUN_TIMEOUT", `function \`${opts.fn}\` did not answer within its timeout of ${opts.timeoutMs} ms`));
-        return finish({ status, outcome: "timeout" });
-      }
-      if (tooLarge) return finish({ status: sendError(res, tooLarge), outcome: "ok" });
-      // The client went away: the instance did nothing wrong.
-      if (req.destroyed && !req.complete) return finish({ status: 499, outcome: "ok" });
-      if (res.destroyed && !res.writableFinished) return finish({ status: 499, outcome: "ok" });
-      const crashed = new GatewayError("FNRUN_FUNCTION_CRASHED", `function \`${opts.fn}\` crashed or closed the connection: ${(err as Error)?.message ?? err}`, "system", { cause: err });
-      finish({ status: sendError(res, crashed), outcome: "crashed" });
-    };
-
-    const timer = setTimeout(() => {
-      timedOut = true;
-      fail(null);
-    }, opts.timeoutMs);
-
-    const declared = Number(req.headers["content-length"] ?? NaN);
-    if (declared > opts.maxBodyBytes) {
-      tooLarge = new GatewayError("FNRUN_BODY_TOO_LARGE", `request body of ${declared} bytes exceeds gateway.max_body (${opts.maxBodyBytes} bytes)`);
-      req.resume(); // drain what the client already sent, without keeping it
-      return fail(tooLarge);
-    }
-
-    let body: Transform | null = null;
-    if (hasBody(req)) {
-      body = bodyLimit(opts.maxBodyBytes);
-      pipeline(req, body, (err) => {
-        if (err instanceof GatewayError) tooLarge = err;
-      });
-    }
-
-    lease.instance.dispatcher.request(
-      {
-        method: req.method as "GET",
-        path: opts.path,
-        headers: forwardHeaders(req.headers, opts, deadline),
-        body,
-        signal: abort.signal,
-      },
-      (err, data) => {
-        if (err) return fail(err);
-        const headers: Record<string, string | string[]> = {};
-        for (const [k, v] of Object.entries(data.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
-        const functionError = typeof headers["x-fnrun-error"] === "string" ? (headers["x-fnrun-error"] as string) : undefined;
-        res.writeHead(data.statusCode, headers);
-        pipeline(data.body, res, (perr) => {
-          if (perr) return fail(perr);
-          finish({ status: data.statusCode, outcome: "ok", functionError });
-        });
-      },
-    );
+  const headers: string[] = [];
+  const framing = requestHeaders(req.rawHeaders, headers);
+  if (framing > opts.maxBodyBytes) {
+    const err = new GatewayError("FNRUN_BODY_TOO_LARGE", `request body of ${framing} bytes exceeds gateway.max_body (${opts.maxBodyBytes} bytes)`);
+    return Promise.resolve({ status: sendError(res, err, true), outcome: "ok" });
+  }
+  return new Promise((resolve) => {
+    const init: ExchangeInit = { ...opts, headers, body: framing > 0 || framing === CHUNKED, startedAt: performance.now() };
+    new Exchange(req, res, lease, init, { done: (ex) => resolve({ status: ex.status, outcome: ex.outcome, functionError: ex.functionError }) });
   });
 }

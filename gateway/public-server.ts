@@ -1,14 +1,16 @@
 /**
  * @module gateway/public-server
- * The public HTTP listener: route → lease → proxy → release. Plain node:http in front
- * (Hono's router decides the function), so the request path builds no web objects. This
- * listener serves functions only; the control API lives on its own socket.
+ * The public HTTP listener: limits → route → lease → proxy → release. Plain node:http in
+ * front (Hono's router decides the function), so the request path builds no web objects.
+ * This listener serves functions only; the control API lives on its own socket, and no
+ * path spelling reaches it from here (only origin-form targets are routed, and only to
+ * functions).
  */
-import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Lease, StartKind } from "../runtime/function-pool.ts";
 import { GatewayError } from "./errors.ts";
-import { proxy, sendError } from "./proxy.ts";
+import { CHUNKED, Exchange, type ExchangeHooks, nextInvocationId, requestHeaders, sendError } from "./proxy.ts";
+import { onClientError, resolveLimits, targetProblem, type RequestLimits } from "./request-limits.ts";
 import type { RouteTable } from "./routes.ts";
 
 /** One finished invocation, as the gateway saw it. */
@@ -26,91 +28,133 @@ export interface InvocationRecord {
   functionError?: string;
 }
 
+/** An invocation that ran past its function's timeout (its instance is being retired). */
+export interface TimeoutEvent {
+  fn: string;
+  invocationId: string;
+  instanceId: string;
+  timeoutMs: number;
+  method: string;
+  /** The request target: path and query. */
+  target: string;
+}
+
 /** What the gateway needs from the pool (the consumer owns the interface). */
 export interface Invoker {
   acquire(name: string): Promise<Lease>;
   timeoutOf(name: string): number;
+  /** Told when an invocation timed out, so the function's log can say so (see timeout-log.ts). */
+  onTimeout?(event: TimeoutEvent): void;
 }
 
 export interface PublicServerOptions {
   routes: () => RouteTable;
   invoker: Invoker;
   maxBodyBytes: number;
+  /** Header, target and time limits on clients; defaults in request-limits.ts. */
+  limits?: Partial<Omit<RequestLimits, "maxBodyBytes">>;
   onInvocation?: (record: InvocationRecord) => void;
 }
 
-/** Path segments the gateway refuses before routing: they mean nothing good to a function router. */
-function badPath(url: string): string | null {
-  if (!url.startsWith("/")) return "request target must be an absolute path";
-  const path = url.split("?", 1)[0];
-  if (path.length > 2048) return "path longer than 2048 bytes";
-  if (/%00|\0/.test(path)) return "NUL in path";
-  for (const seg of path.split("/")) {
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(seg);
-    } catch {
-      return `malformed percent-encoding in \`${seg}\``;
-    }
-    if (decoded === ".." || decoded === ".") return "dot segment in path";
-  }
-  return null;
-}
-
 export function createPublicServer(opts: PublicServerOptions): Server {
-  const server = createServer(
-    {
-      // Slow clients (slowloris) are cut off instead of holding sockets forever.
-      headersTimeout: 10_000,
-      requestTimeout: 60_000,
-      keepAliveTimeout: 5_000,
-      insecureHTTPParser: false,
-    },
-    (req, res) => void handle(req, res, opts),
-  );
+  const limits = resolveLimits(opts.maxBodyBytes, opts.limits);
+  const server = createServer({
+    // Never the lenient parser: it accepts the request-smuggling shapes (CL with TE, bare LF) we refuse.
+    insecureHTTPParser: false,
+    maxHeaderSize: limits.maxHeaderBytes,
+    // Slow clients (slowloris) are cut off instead of holding sockets forever.
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionsCheckingInterval: limits.timeoutCheckIntervalMs,
+    requireHostHeader: true,
+  });
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  // node drops fields past maxHeadersCount silently; one more than the limit lets us see "too many".
+  server.maxHeadersCount = limits.maxHeadersCount + 1;
+  server.on("clientError", onClientError);
+  const gateway = new Gateway(opts, limits);
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => gateway.handle(req, res));
   return server;
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, opts: PublicServerOptions): Promise<void> {
-  const started = Date.now();
-  const url = req.url ?? "/";
-  const invocationId = randomUUID();
-  const problem = badPath(url);
-  if (problem) {
-    sendError(res, new GatewayError("FNRUN_BAD_REQUEST", `bad request path: ${problem}`));
-    return;
+/** The request handler and the hooks of every exchange; one per server. */
+class Gateway implements ExchangeHooks {
+  readonly #opts: PublicServerOptions;
+  readonly #limits: RequestLimits;
+
+  constructor(opts: PublicServerOptions, limits: RequestLimits) {
+    this.#opts = opts;
+    this.#limits = limits;
   }
-  const path = url.split("?", 1)[0];
-  const fn = opts.routes().match(req.method ?? "GET", path);
-  if (!fn) {
-    sendError(res, new GatewayError("FNRUN_ROUTE_NOT_FOUND", `no function serves ${req.method} ${path}`));
-    return;
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    const url = req.url!;
+    const q = url.indexOf("?");
+    const pathEnd = q === -1 ? url.length : q;
+    const problem = targetProblem(url, pathEnd, this.#limits);
+    if (problem) {
+      sendError(res, new GatewayError("FNRUN_BAD_REQUEST", `bad request target: ${problem}`));
+      return;
+    }
+    const method = req.method!;
+    const path = q === -1 ? url : url.slice(0, q);
+    const fn = this.#opts.routes().match(method, path);
+    if (!fn) {
+      sendError(res, new GatewayError("FNRUN_ROUTE_NOT_FOUND", `no function serves ${method} ${path}`));
+      return;
+    }
+
+    const raw = req.rawHeaders;
+    if (raw.length > this.#limits.maxHeadersCount * 2) {
+      sendError(res, new GatewayError("FNRUN_HEADERS_TOO_LARGE", `more than ${this.#limits.maxHeadersCount} header fields`), true);
+      return;
+    }
+    const headers: string[] = [];
+    const framing = requestHeaders(raw, headers);
+    const body = framing > 0 || framing === CHUNKED;
+    if (framing > this.#limits.maxBodyBytes) {
+      // Refused before a lease is taken: the function never sees it, nothing of it is read.
+      sendError(res, new GatewayError("FNRUN_BODY_TOO_LARGE", `request body of ${framing} bytes exceeds gateway.max_body (${this.#limits.maxBodyBytes} bytes)`), true);
+      return;
+    }
+
+    const invoker = this.#opts.invoker;
+    const init = { fn, invocationId: nextInvocationId(), timeoutMs: invoker.timeoutOf(fn), path: url, headers, body, maxBodyBytes: this.#limits.maxBodyBytes, startedAt: started };
+    invoker.acquire(fn).then(
+      (lease) => {
+        if (res.destroyed) lease.release("ok"); // the client left while we waited
+        else new Exchange(req, res, lease, init, this);
+      },
+      (err) => {
+        const status = sendError(res, err, body);
+        this.#opts.onInvocation?.({ id: init.invocationId, fn, method, path, status, outcome: "unavailable", kind: null, queueMs: 0, startMs: 0, totalMs: performance.now() - started });
+      },
+    );
   }
-  const record: InvocationRecord = { id: invocationId, fn, method: req.method ?? "GET", path, status: 0, outcome: "ok", kind: null, queueMs: 0, startMs: 0, totalMs: 0 };
-  let lease: Lease;
-  try {
-    lease = await opts.invoker.acquire(fn);
-  } catch (err) {
-    record.status = sendError(res, err);
-    record.outcome = "unavailable";
-    record.totalMs = Date.now() - started;
-    opts.onInvocation?.(record);
-    return;
+
+  done(ex: Exchange): void {
+    ex.lease.release(ex.outcome);
+    const onInvocation = this.#opts.onInvocation;
+    if (!onInvocation) return;
+    const url = ex.req.url!;
+    const q = url.indexOf("?");
+    onInvocation({
+      id: ex.invocationId,
+      fn: ex.fn,
+      method: ex.req.method!,
+      path: q === -1 ? url : url.slice(0, q),
+      status: ex.status,
+      outcome: ex.outcome,
+      kind: ex.lease.kind,
+      queueMs: ex.lease.queueMs,
+      startMs: ex.lease.startMs,
+      totalMs: performance.now() - ex.startedAt,
+      functionError: ex.functionError,
+    });
   }
-  record.kind = lease.kind;
-  record.queueMs = lease.queueMs;
-  record.startMs = lease.startMs;
-  const result = await proxy(req, res, lease, {
-    fn,
-    invocationId,
-    timeoutMs: opts.invoker.timeoutOf(fn),
-    maxBodyBytes: opts.maxBodyBytes,
-    path: url,
-  });
-  lease.release(result.outcome);
-  record.status = result.status;
-  record.outcome = result.outcome;
-  record.functionError = result.functionError;
-  record.totalMs = Date.now() - started;
-  opts.onInvocation?.(record);
+
+  timedOut(ex: Exchange): void {
+    this.#opts.invoker.onTimeout?.({ fn: ex.fn, invocationId: ex.invocationId, instanceId: ex.lease.instance.id, timeoutMs: ex.timeoutMs, method: ex.req.method!, target: ex.req.url! });
+  }
 }
