@@ -23,6 +23,7 @@ import { InvocationLog } from "./invocation-log.ts";
 import type { FunctionDefinition } from "./function-definition.ts";
 import type { Logger } from "./log.ts";
 import { createPublicServer } from "./public-server.ts";
+import { timeoutLogger } from "./timeout-log.ts";
 import { RouteTable, type RouteSpec } from "./routes.ts";
 
 export const VERSION = "0.1.0";
@@ -174,6 +175,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       onInvocation: (record) => invocations.add(record),
       invoker: {
         acquire: (name) => pools.acquire(name),
+        onTimeout: timeoutLogger((fn, line) => logs.append(fn, line)),
         timeoutOf: (name) => pools.definition(name)?.config.timeoutMs ?? config.defaults.timeoutMs,
       },
     });

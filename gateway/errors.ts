@@ -45,6 +45,8 @@ const STATUS: Record<string, [number, string]> = {
   FNRUN_POOL_CLOSED: [503, "function is being replaced"],
   FNRUN_TIMEOUT: [504, "function timed out"],
   FNRUN_FUNCTION_CRASHED: [502, "function crashed"],
+  FNRUN_FUNCTION_INIT: [502, "function failed to initialize"],
+  FNRUN_SPECIALIZE: [502, "function failed to start"],
   FNRUN_INSTANCE_EXITED: [502, "function failed to start"],
   FNRUN_INSTANCE_START_TIMEOUT: [502, "function failed to start"],
   FNRUN_RUNC_FAILED: [502, "function failed to start"],

@@ -1,10 +1,8 @@
 /**
  * @module gateway/timeout-log
  * Says in a function's own log (the file its container's stdout and stderr go to) that an
- * invocation timed out: the function cannot say it, the gateway cut it off. The file is
- * opened O_APPEND, like the container's, so lines never interleave within a line.
+ * invocation timed out: the function cannot say it, the gateway cut it off.
  */
-import { appendFile } from "node:fs/promises";
 import type { TimeoutEvent } from "./public-server.ts";
 
 /** The line written for one timed-out invocation. */
@@ -13,13 +11,10 @@ export function timeoutLine(e: TimeoutEvent, now = new Date()): string {
 }
 
 /**
- * An Invoker `onTimeout` that appends timeoutLine() to the log file of the function named in
- * the event. `logFileOf` returns undefined for a function it does not know (nothing written);
- * a failed write goes to `onError`, never to the request.
+ * An Invoker `onTimeout` that appends timeoutLine() to the function's log through
+ * `append(fn, line)` (the daemon's FunctionLogs, so the line lands among the function's own
+ * lines and under the same size bound).
  */
-export function timeoutLogger(logFileOf: (fn: string) => string | undefined, onError?: (err: unknown) => void): (e: TimeoutEvent) => void {
-  return (e) => {
-    const file = logFileOf(e.fn);
-    if (file) appendFile(file, timeoutLine(e)).catch((err) => onError?.(err));
-  };
+export function timeoutLogger(append: (fn: string, line: string) => void): (e: TimeoutEvent) => void {
+  return (e) => append(e.fn, timeoutLine(e));
 }

@@ -74,6 +74,9 @@ interface Waiter {
   reject(err: unknown): void;
 }
 
+/** How long a revision whose code failed to load answers with that failure before it is tried again. */
+const BROKEN_BACKOFF_MS = 5000;
+
 export class FunctionPool {
   readonly name: string;
   readonly revision: string;
@@ -83,6 +86,9 @@ export class FunctionPool {
   #starting = 0;
   #closed = false;
   #drained: (() => void) | null = null;
+  /** The function's own code failed to start: requests fail fast with this until `#brokenUntil`. */
+  #broken: unknown = null;
+  #brokenUntil = 0;
 
   constructor(opts: FunctionPoolOptions) {
     for (const key of ["concurrency", "maxInstances"] as const) {
@@ -122,6 +128,8 @@ export class FunctionPool {
   /** A lease on an instance with a free slot; waits (bounded) when every instance is busy. */
   acquire(): Promise<Lease> {
     if (this.#closed) return Promise.reject(poolClosed(this.name, this.revision));
+    // A revision whose code cannot load is not started again and again, once per request.
+    if (this.#broken && this.#slots.size === 0 && Date.now() < this.#brokenUntil) return Promise.reject(this.#broken);
     const slot = this.#freeSlot();
     if (slot && this.#waiters.length === 0) return Promise.resolve(this.#lease(slot, Date.now(), false));
     if (this.#waiters.length >= this.#opts.maxQueue) return Promise.reject(queueFull(this.name, this.#waiters.length));
@@ -242,6 +250,10 @@ export class FunctionPool {
       started = await this.#opts.start();
     } catch (err) {
       this.#starting--;
+      if ((err as { kind?: string }).kind === "user") {
+        this.#broken = err;
+        this.#brokenUntil = Date.now() + BROKEN_BACKOFF_MS;
+      }
       // Nobody else will bring an instance for these waiters: fail them with the cause.
       if (this.#slots.size === 0 && this.#starting === 0) for (const w of this.#waiters.splice(0)) w.reject(err);
       this.#checkDrained();

@@ -197,16 +197,21 @@ export class Instance {
         connections: opts.connections ?? 16, stem, fn,
       });
       instanceRef = instance;
-      if (stem) {
-        // Opens the keep-alive connection that the load request and the first request will use
-        // (connect + undici's first request cost milliseconds); a stem answers it 503.
-        try {
-          const res = await instance.dispatcher.request({ path: "/", method: "GET" });
-          await res.body.dump();
-        } catch (err) {
-          await instance.dispatcher.destroy().catch(() => {});
-          throw err;
-        }
+      // Opens the keep-alive connection the first requests will use (connect + undici's first
+      // request cost milliseconds) and asks whether a cold start's import worked: a function
+      // that cannot load gets no instance, as a stem cell's failed specialize() gets none.
+      let state: { phase?: string; ok?: boolean; error?: string };
+      try {
+        const res = await instance.dispatcher.request({ path: "/__fnrun/load", method: "GET" });
+        state = (await res.body.json()) as typeof state;
+      } catch (err) {
+        await instance.dispatcher.destroy().catch(() => {});
+        throw err;
+      }
+      if (!stem && state.ok === false) {
+        await instance.dispatcher.destroy().catch(() => {});
+        const name = fn ? `function \`${fn.name}\`` : "the function";
+        throw new RuntimeError("FNRUN_FUNCTION_INIT", `${name} failed to initialize in instance \`${opts.id}\`: ${state.error ?? "import failed"}`);
       }
       return instance;
     } catch (err) {

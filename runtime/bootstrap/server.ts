@@ -198,6 +198,11 @@ async function main(): Promise<void> {
       await readLoadRequest(req);
       return sendJson(res, 200, { ok: true, loadMs: 0 });
     }
+    // GET: the instance's state, for the host to check that a cold start's import succeeded.
+    if (req.method === "GET" && !warming) {
+      req.resume();
+      return sendJson(res, 200, { phase, ok: handler !== undefined, error: handler || phase !== "loaded" ? undefined : messageOf(initError) });
+    }
     if (phase !== "stem" || req.method !== "POST") {
       return sendJson(res, 409, { error: "a function is already loaded", message: "an instance never serves another function" }, "loaded");
     }

@@ -138,6 +138,7 @@ describe("fnrun up → deploy → request → response", { timeout: 600_000 }, (
     const next = await get(d, "/slow?ms=1");
     assert.equal(next.status, 200);
     assert.notEqual(next.text, fast.text, "a new instance answers after a timeout");
+    assert.match((await d.cli(["logs", "slow"])).stdout, /invocation \S+ \(GET \/slow\?ms=5000\) timed out after 1000 ms/);
   });
 
   test("a function whose process dies mid-request gives 502 crashed, and the next request is served", async () => {
@@ -197,6 +198,14 @@ describe("fnrun up → deploy → request → response", { timeout: 600_000 }, (
     assert.match(out.stderr, /bad-syntax\/index\.ts:3:\d+/);
     assert.equal((await get(d, "/bad-syntax")).status, 404, "nothing was deployed");
     assert.equal((await get(d, "/hello")).status, 200);
+  });
+
+  test("a function that throws while loading fails its deploy with the error, and nothing is deployed", async () => {
+    const out = await d.cli(["deploy", join(FIX, "init-fail")]);
+    assert.equal(out.code, 1);
+    assert.match(out.stderr, /deploy init-fail: function `init-fail`( \(revision \w+\))? failed to initialize in instance `[^`]+`: boom at import/);
+    assert.equal((await get(d, "/init-fail")).status, 404);
+    assert.doesNotMatch((await d.cli(["ls"])).stdout, /^init-fail\s/m);
   });
 
   test("fnrun build --dockerfile prints the generated Dockerfile", async () => {

@@ -15,6 +15,7 @@ import { request } from "undici";
 import { createPublicServer, type Invoker, type TimeoutEvent } from "../../gateway/public-server.ts";
 import { RouteTable } from "../../gateway/routes.ts";
 import { timeoutLogger } from "../../gateway/timeout-log.ts";
+import { FunctionLogs } from "../../runtime/function-logs.ts";
 import { cleanupOrphans, Instance } from "../../runtime/instance.ts";
 import type { Lease, Outcome } from "../../runtime/function-pool.ts";
 import { Runc } from "../../runtime/runc.ts";
@@ -101,6 +102,7 @@ describe("public server limits (real container behind it)", { timeout: 180_000 }
   let fx: Awaited<ReturnType<typeof makeFixture>>;
   let runc: Runc;
   let logFile: string;
+  let logs: FunctionLogs;
 
   const stats = async () => {
     const r = await request(`http://127.0.0.1:${port}/probe/stats`);
@@ -110,11 +112,13 @@ describe("public server limits (real container behind it)", { timeout: 180_000 }
   before(async () => {
     fx = await makeFixture({ "probe.mjs": await readFile(new URL("../fixtures/gateway-limits/probe.mjs", import.meta.url), "utf8") });
     runc = new Runc({ root: join(fx.stateDir, "runc") });
-    logFile = join(fx.stateDir, "probe.log");
+    logs = new FunctionLogs({ dir: join(fx.stateDir, "logs") });
+    await logs.init();
+    logFile = logs.pathOf("probe");
     let seq = 0;
     invoker = new OneInstanceInvoker(
-      () => Instance.start({ id: `gw${process.pid}-${seq++}`, stateDir: fx.stateDir, rootfs: fx.rootfs, image: imageFor(fx.image, "probe.mjs"), env: {}, limits: { memoryBytes: 128 * MiB, cpu: 1, pids: 64, tmpBytes: MiB }, logFile, runc, connections: 16 }),
-      timeoutLogger((fn) => (fn === "probe" ? logFile : undefined)),
+      () => Instance.start({ id: `gw${process.pid}-${seq++}`, stateDir: fx.stateDir, rootfs: fx.rootfs, image: imageFor(fx.image, "probe.mjs"), env: {}, limits: { memoryBytes: 128 * MiB, cpu: 1, pids: 64, tmpBytes: MiB }, output: logs, function: { name: "probe", revision: "r1" }, runc, connections: 16 }),
+      timeoutLogger((fn, line) => logs.append(fn, line)),
     );
     const routes = new RouteTable(new Map([
       ["probe", [{ method: "*", path: "/probe" }, { method: "*", path: "/probe/*" }]],
@@ -129,6 +133,7 @@ describe("public server limits (real container behind it)", { timeout: 180_000 }
     server?.closeAllConnections();
     await new Promise((r) => server?.close(r));
     await Promise.allSettled(invoker?.started.map((i) => i.stop()) ?? []);
+    await logs?.close();
     if (fx) {
       await cleanupOrphans(fx.stateDir, runc).catch(() => {});
       await rm(fx.root, { recursive: true, force: true });

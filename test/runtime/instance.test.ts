@@ -212,13 +212,14 @@ describe("Instance (real runc)", async () => {
     await plain.stop();
   });
 
-  test("a bundle that throws at import answers 502 x-fnrun-error: init", async () => {
-    const broken = await start("broken.mjs");
-    const res = await broken.dispatcher.request({ path: "/", method: "GET" });
-    assert.equal(res.statusCode, 502);
-    assert.equal(res.headers["x-fnrun-error"], "init");
-    assert.deepEqual(await res.body.json(), { error: "function failed to initialize", message: "bad import" });
-    await broken.stop();
+  test("a bundle that throws at import: FNRUN_FUNCTION_INIT with the error, nothing left", async () => {
+    const o = options("broken.mjs", { function: { name: "broken", revision: "r1" } });
+    await assert.rejects(Instance.start(o), {
+      code: "FNRUN_FUNCTION_INIT",
+      message: `function \`broken\` failed to initialize in instance \`${o.id}\`: bad import`,
+    });
+    await assertGone(o.id);
+    assert.match(await readFile(logFile, "utf8"), /fnrun: function failed to initialize: \/app\/broken\.mjs: Error: bad import/);
   });
 
   test("a container that exits before it is ready: FNRUN_INSTANCE_EXITED with the log tail, nothing left", async () => {
