@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// The fnrun command. TypeScript sources run through tsx's loader, so `npx fnrun` works
-// straight from a checkout with no build step.
-import { register } from "tsx/esm/api";
+// The fnrun command. It runs from dist/fnrun.js, an esbuild bundle of the TypeScript
+// sources, rebuilt here whenever a source is newer (so `npx fnrun` works straight from a
+// checkout, and an edit is never run stale).
+import { build, OUT, stale } from "../scripts/build.mjs";
 
-register();
-const { run } = await import("../cli/main.ts");
+if (await stale()) await build();
+const { run } = await import(OUT);
 await run(process.argv.slice(2));

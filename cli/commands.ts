@@ -161,19 +161,21 @@ const invoke: Command = (ctx) =>
     }
     const method = ((ctx.values.method as string | undefined) ?? (body !== undefined ? "POST" : "GET")).toUpperCase();
     const path = (ctx.values.path as string | undefined) ?? `/${name}`;
-    const res = await client.raw(method as "GET", `/v1/functions/${encodeURIComponent(name)}/invoke?path=${encodeURIComponent(path)}`, { body, headers });
+    const res = await client.raw(method, `/v1/functions/${encodeURIComponent(name)}/invoke?path=${encodeURIComponent(path)}`, { body, headers });
+    const status = res.statusCode ?? 0;
     if (ctx.values.include) {
-      ctx.out(`HTTP ${res.statusCode}\n`);
+      ctx.out(`HTTP ${status}\n`);
       for (const [k, v] of Object.entries(res.headers)) ctx.out(`${k}: ${v}\n`);
       ctx.out("\n");
     }
-    const isError = res.statusCode >= 400 && String(res.headers["content-type"] ?? "").includes("json") && res.headers["x-fnrun-error"] === undefined;
+    // The daemon's own error (not the function's answer): one line with what went wrong.
+    const isError = status >= 400 && String(res.headers["content-type"] ?? "").includes("json") && res.headers["x-fnrun-error"] === undefined;
     if (isError && !ctx.json && !ctx.values.include) {
-      const e = (await res.body.json()) as Partial<ApiError>;
-      throw new CliError(`invoke ${name}: ${res.statusCode} ${e.error ?? ""}: ${e.message ?? ""}`);
+      const e = JSON.parse(await text(res)) as Partial<ApiError>;
+      throw new CliError(`invoke ${name}: ${status} ${e.error ?? ""}: ${e.message ?? ""}`);
     }
-    for await (const chunk of res.body) process.stdout.write(chunk as Buffer);
-    return res.statusCode < 300 ? 0 : 1;
+    for await (const chunk of res) process.stdout.write(chunk as Buffer);
+    return status < 300 ? 0 : 1;
   });
 
 const COMMAND_USAGE_INVOKE = "Usage: fnrun invoke NAME [--data DATA] [--path /PATH]";

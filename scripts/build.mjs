@@ -1,0 +1,61 @@
+/**
+ * Bundles the fnrun command (cli/main.ts and everything it imports) into dist/fnrun.js with
+^ * esbuild. The daemon runs from this bundle, not through tsx: tsx's loader and helpers cost
+ * ~24 µs of CPU on every proxied request (measured: 13k → 18k req/s through the gateway).
+ * bin/fnrun.mjs calls build() whenever a source file is newer than the bundle.
+ */
+import { readdir, rename, stat, writeFile, mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dirname, "..");
+export const OUT = join(ROOT, "dist", "fnrun.js");
+const SOURCES = ["cli", "gateway", "runtime", "builder"];
+
+/** The newest modification time of the TypeScript sources (ms). */
+export async function newestSource() {
+  let newest = 0;
+  const walk = async (dir) => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.name.endsWith(".ts")) newest = Math.max(newest, (await stat(p)).mtimeMs);
+    }
+  };
+  for (const d of SOURCES) await walk(join(ROOT, d));
+  return newest;
+}
+
+/** Whether dist/fnrun.js is missing or older than a source file. */
+export async function stale() {
+  const built = await stat(OUT).then((s) => s.mtimeMs, () => 0);
+  return built < (await newestSource());
+}
+
+/** Builds into temp files and renames them into place: a concurrent `fnrun` never reads half a bundle. */
+export async function build() {
+  const { build: esbuild } = await import("esbuild"); // only when building: it costs ~20 ms to load
+  const result = await esbuild({
+    entryPoints: { fnrun: join(ROOT, "cli", "main.ts") },
+    outdir: join(ROOT, "dist"),
+    // The daemon (`fnrun up`) is a dynamic import: its chunk and its packages load only for `up`.
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external", // node_modules are loaded as they are
+    sourcemap: "linked",
+    write: false,
+    logLevel: "warning",
+  });
+  await mkdir(join(ROOT, "dist", "chunks"), { recursive: true });
+  // Chunks and maps first: the entry's rename is what makes the build visible.
+  for (const f of [...result.outputFiles].sort((a) => (a.path === OUT ? 1 : -1))) {
+    const tmp = `${f.path}.${process.pid}.tmp`;
+    await writeFile(tmp, f.contents);
+    await rename(tmp, f.path);
+  }
+}
+
+if (process.argv[1] === import.meta.filename) await build();
