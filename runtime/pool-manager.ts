@@ -47,7 +47,7 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
   readonly budget: MemoryBudget;
   readonly #stems: StemPool<S> | null;
   /** Instance id → its pool, least recently used first: the budget's eviction order. */
-  readonly #recent = new LRUCache<string, FunctionPool>({ max: 1 << 20 });
+  readonly #recent = new LRUCache<string, FunctionPool>({ max: 1 << 14 }); // preallocated: far above any instance count a budget allows
   /** Starts that hold a reservation but have no instance yet, and who waits for one to settle. */
   #pendingStarts = 0;
   #settleWaiters: Array<() => void> = [];
