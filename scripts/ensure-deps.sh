@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want=(runc)
-[ "${1:-}" = "--test" ] && want+=(skopeo umoci)
+[ "${1:-}" = "--test" ] && want+=(skopeo umoci docker-registry buildah)
 missing=()
 for tool in "${want[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
