@@ -5,6 +5,7 @@
  * aspect. Only the fields fnrun uses are typed.
  * Spec: https://github.com/opencontainers/runtime-spec/blob/v1.0.2/config.md
  */
+import { defaultSeccompProfile } from "./seccomp.ts";
 
 export interface Mount {
   destination: string;
@@ -58,14 +59,23 @@ export interface Rlimit {
   soft: number;
 }
 
+export interface SeccompArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: "SCMP_CMP_NE" | "SCMP_CMP_LT" | "SCMP_CMP_LE" | "SCMP_CMP_EQ" | "SCMP_CMP_GE" | "SCMP_CMP_GT" | "SCMP_CMP_MASKED_EQ";
+}
+
 export interface SeccompSyscall {
   names: string[];
   action: string;
   errnoRet?: number;
+  args?: SeccompArg[];
 }
 
 export interface Seccomp {
   defaultAction: string;
+  defaultErrnoRet?: number;
   architectures?: string[];
   syscalls: SeccompSyscall[];
 }
@@ -126,19 +136,6 @@ export const DEFAULT_DEVICES: Device[] = [
   { path: "/dev/random", type: "c", major: 1, minor: 8, fileMode: 0o666, uid: 0, gid: 0 },
   { path: "/dev/urandom", type: "c", major: 1, minor: 9, fileMode: 0o666, uid: 0, gid: 0 },
   { path: "/dev/tty", type: "c", major: 5, minor: 0, fileMode: 0o666, uid: 0, gid: 0 },
-];
-
-/**
- * Syscalls a function never needs and that widen the kernel's attack surface; refused with
- * EPERM. A deny list (not Docker's allow list) keeps node working across kernel versions;
- * namespaces, no capabilities and no_new_privs already stop most of these.
- */
-export const DEFAULT_SECCOMP_DENIED = [
-  "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module", "delete_module", "finit_module",
-  "get_kernel_syms", "init_module", "ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load", "keyctl",
-  "lookup_dcookie", "mount", "move_mount", "open_by_handle_at", "open_tree", "perf_event_open", "pivot_root",
-  "process_vm_readv", "process_vm_writev", "ptrace", "quotactl", "reboot", "request_key", "setns", "settimeofday",
-  "swapoff", "swapon", "syslog", "umount2", "unshare", "uselib", "userfaultfd", "vhangup",
 ];
 
 /** Builds a spec from the base (standard mounts, default devices) and the options, in order. */
@@ -275,15 +272,12 @@ export function withHostname(name: string): SpecOpt {
   return (s) => { s.hostname = name; };
 }
 
-/** A seccomp filter allowing everything except `denied`, which fail with EPERM. */
-export function withSeccomp(denied: string[] = DEFAULT_SECCOMP_DENIED): SpecOpt {
-  return (s) => {
-    s.linux.seccomp = {
-      defaultAction: "SCMP_ACT_ALLOW",
-      architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
-      syscalls: [{ names: [...denied], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
-    };
-  };
+/**
+ * A seccomp filter; by default fnrun's allow-list profile (runtime/seccomp.ts: default EPERM,
+ * no mount/unshare/setns/keyctl/bpf/ptrace/io_uring, no clone with namespace flags, no vsock).
+ */
+export function withSeccomp(profile: Seccomp = defaultSeccompProfile()): SpecOpt {
+  return (s) => { s.linux.seccomp = profile; };
 }
 
 function replaceMount(s: Spec, m: Mount): void {

@@ -5,6 +5,9 @@ import {
   withHostname, withMaskedPaths, withMemoryLimit, withNamespaces, withNoCapabilities, withNoNewPrivileges, withPidsLimit,
   withProcess, withReadonlyPaths, withRlimitNofile, withRootfs, withSeccomp, withTmpfs, withUser, withUserNamespace,
 } from "../../runtime/spec.ts";
+import {
+  AF_VSOCK, CLONE_NAMESPACE_FLAGS, defaultSeccompProfile, ENOSYS, EPERM, SECCOMP_ALLOWED, SECCOMP_BLOCKED,
+} from "../../runtime/seccomp.ts";
 
 describe("generateSpec", () => {
   test("base spec: standard mounts, only the default devices, device cgroup denies all but those", () => {
@@ -119,10 +122,43 @@ describe("generateSpec", () => {
     assert.equal(generateSpec(withHostname("hello-k3x9")).hostname, "hello-k3x9");
   });
 
-  test("withSeccomp allows by default and refuses the listed syscalls with EPERM", () => {
-    const s = generateSpec(withSeccomp(["ptrace"]));
-    assert.equal(s.linux.seccomp!.defaultAction, "SCMP_ACT_ALLOW");
-    assert.deepEqual(s.linux.seccomp!.syscalls, [{ names: ["ptrace"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }]);
-    assert.ok(generateSpec(withSeccomp()).linux.seccomp!.syscalls[0].names.includes("mount"));
+  test("withSeccomp: an allow list, default EPERM, like Docker's default profile", () => {
+    const sc = generateSpec(withSeccomp()).linux.seccomp!;
+    assert.equal(sc.defaultAction, "SCMP_ACT_ERRNO");
+    assert.equal(sc.defaultErrnoRet, EPERM);
+    assert.ok(sc.architectures!.includes("SCMP_ARCH_X86_64") && sc.architectures!.includes("SCMP_ARCH_X86"), "32-bit entry points filtered too");
+    const allowed = new Set(sc.syscalls.filter((r) => r.action === "SCMP_ACT_ALLOW" && !r.args).flatMap((r) => r.names));
+    // What node needs to boot and serve (threads, epoll, sockets, files, timers, child processes).
+    for (const name of ["read", "write", "openat", "mmap", "futex", "epoll_wait", "epoll_ctl", "accept4", "bind", "listen", "connect", "execve", "wait4", "pipe2", "statx", "getrandom", "rseq", "exit_group"]) {
+      assert.ok(allowed.has(name), `${name} allowed`);
+    }
+  });
+
+  test("withSeccomp blocks the issue's list: never allowed unconditionally", () => {
+    const sc = generateSpec(withSeccomp()).linux.seccomp!;
+    const unconditional = new Set(sc.syscalls.filter((r) => r.action === "SCMP_ACT_ALLOW" && !r.args).flatMap((r) => r.names));
+    const required = ["mount", "umount2", "unshare", "setns", "keyctl", "add_key", "request_key", "bpf", "perf_event_open",
+      "userfaultfd", "kexec_load", "ptrace", "io_uring_setup", "io_uring_enter", "io_uring_register", "clone", "clone3", "socket"];
+    for (const name of required) assert.ok(!unconditional.has(name), `${name} must not be allowed unconditionally`);
+    for (const name of SECCOMP_BLOCKED) assert.ok(!sc.syscalls.some((r) => r.action === "SCMP_ACT_ALLOW" && r.names.includes(name)), `${name} blocked`);
+    assert.equal(new Set(SECCOMP_ALLOWED).size, SECCOMP_ALLOWED.length, "no duplicates");
+  });
+
+  test("withSeccomp: clone only without namespace flags, clone3 ENOSYS, socket but AF_VSOCK", () => {
+    const sc = generateSpec(withSeccomp()).linux.seccomp!;
+    const clone = sc.syscalls.filter((r) => r.names.includes("clone"));
+    assert.deepEqual(clone, [{ names: ["clone"], action: "SCMP_ACT_ALLOW", args: [{ index: 0, value: 0x7e020000, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }] }]);
+    assert.equal(CLONE_NAMESPACE_FLAGS, 0x7e020000, "NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET");
+    assert.deepEqual(sc.syscalls.filter((r) => r.names.includes("clone3")), [{ names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: ENOSYS }]);
+    assert.deepEqual(sc.syscalls.filter((r) => r.names.includes("socket")), [{ names: ["socket"], action: "SCMP_ACT_ALLOW", args: [{ index: 0, value: AF_VSOCK, op: "SCMP_CMP_NE" }] }]);
+    assert.equal(AF_VSOCK, 40);
+  });
+
+  test("withSeccomp takes another profile, and each default profile is a fresh object", () => {
+    const custom = { defaultAction: "SCMP_ACT_ALLOW", syscalls: [] };
+    assert.equal(generateSpec(withSeccomp(custom)).linux.seccomp, custom);
+    const a = defaultSeccompProfile();
+    a.syscalls[0].names.push("mount");
+    assert.ok(!defaultSeccompProfile().syscalls[0].names.includes("mount"));
   });
 });
