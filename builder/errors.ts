@@ -72,3 +72,33 @@ export class ImageError extends Error {
     this.kind = IMAGE_USER_CODES.has(code) ? "user" : "system";
   }
 }
+
+export type RegistryErrorCode =
+  | "FNRUN_REGISTRY_REF_INVALID"
+  | "FNRUN_REGISTRY_INSECURE"
+  | "FNRUN_REGISTRY_AUTH"
+  | "FNRUN_REGISTRY_NOT_FOUND"
+  | "FNRUN_REGISTRY_UNSUPPORTED"
+  | "FNRUN_REGISTRY_DIGEST_MISMATCH"
+  | "FNRUN_REGISTRY_FAILED";
+
+const REGISTRY_USER_CODES = new Set<RegistryErrorCode>(["FNRUN_REGISTRY_REF_INVALID", "FNRUN_REGISTRY_INSECURE", "FNRUN_REGISTRY_AUTH", "FNRUN_REGISTRY_NOT_FOUND", "FNRUN_REGISTRY_UNSUPPORTED"]);
+
+/**
+ * Talking to a registry failed. A bad reference, a missing login or a missing image is the
+ * user's to fix; content that does not match its digest, or a registry that misbehaves, is not.
+ */
+export class RegistryError extends Error {
+  override name = "RegistryError";
+  readonly kind: ErrorKind;
+  readonly code: RegistryErrorCode;
+  /** The HTTP status the registry answered, when it did. */
+  readonly status?: number;
+
+  constructor(code: RegistryErrorCode, message: string, options: { cause?: unknown; status?: number } = {}) {
+    super(message, { cause: options.cause });
+    this.code = code;
+    this.status = options.status;
+    this.kind = REGISTRY_USER_CODES.has(code) ? "user" : "system";
+  }
+}

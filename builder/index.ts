@@ -2,7 +2,7 @@
  * @module builder
  * The builder's public surface: bundling, Dockerfiles, the image store and the base image.
  */
-export { BuildError, ImageError, type BuildErrorCode, type ImageErrorCode, type ErrorKind } from "./errors.ts";
+export { BuildError, ImageError, RegistryError, type BuildErrorCode, type ImageErrorCode, type RegistryErrorCode, type ErrorKind } from "./errors.ts";
 export { bundleFunction, findEntry, ENTRY_NAMES, type Bundle } from "./bundle.ts";
 export { generateDockerfile, parseDockerfile, CONTEXT_ENTRY_NAME, type DockerfileOptions, type Instruction } from "./dockerfile.ts";
 export { applyDockerfile, type ApplyDockerfileOptions } from "./engine.ts";
@@ -23,3 +23,6 @@ export { ensureBaseImage, baseImageTag, type EnsureBaseImageOptions } from "./ba
 export { buildFunction, functionImageTag, type BuildFunctionOptions, type BuildResult } from "./build.ts";
 export { baseLayout, baseImageConfig, FUNCTION_UID, FUNCTION_GID, BOOTSTRAP_PATH_IN_IMAGE, SOCKET_DIR_IN_IMAGE, APP_DIR_IN_IMAGE, ENTRY_IN_IMAGE } from "./base-layout.ts";
 export { NODE_PATH_IN_IMAGE } from "./base-files.ts";
+export { pushImage, pullImage, type RegistryOptions, type PushResult, type PullResult } from "./registry.ts";
+export { parseRegistryRef, isRegistryRef, formatRegistryRef, type RegistryRef } from "./registry-ref.ts";
+export type { RegistryCredentials } from "./registry-auth.ts";

@@ -105,6 +105,26 @@ export class ImageStore {
     return { digest, size: bytes.length };
   }
 
+  /**
+   * A fresh temp path on the store's file system, for a writer that renames it in with
+   * commitBlob(); the writer's pid is in the name, so init() removes it if the writer dies.
+   */
+  tempPath(): string {
+    return this.#tmpPath();
+  }
+
+  /** Moves a verified temp file in as the blob `digest` (kept if the blob is already there). */
+  async commitBlob(tmp: string, digest: string): Promise<void> {
+    const dest = this.blobPath(digest);
+    try {
+      if (await exists(dest)) await rm(tmp, { force: true });
+      else await rename(tmp, dest);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw new ImageError("FNRUN_IMAGE_STORE_FAILED", `store blob \`${digest}\`: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   /** Reads a blob and checks it against its digest. */
   async readBlob(digest: string): Promise<Buffer> {
     let bytes: Buffer;
