@@ -24,6 +24,9 @@ export interface InvocationRecord {
   kind: StartKind | null;
   queueMs: number;
   startMs: number;
+  /** Of startMs: container creation (cold) and specialization (stem). */
+  createMs?: number;
+  specializeMs?: number;
   totalMs: number;
   functionError?: string;
 }
@@ -149,6 +152,8 @@ class Gateway implements ExchangeHooks {
       kind: ex.lease.kind,
       queueMs: ex.lease.queueMs,
       startMs: ex.lease.startMs,
+      createMs: ex.lease.createMs,
+      specializeMs: ex.lease.specializeMs,
       totalMs: performance.now() - ex.startedAt,
       functionError: ex.functionError,
     });

@@ -1,7 +1,9 @@
 /**
  * @module runtime/function-logs
  * The logs of functions: every line an instance writes, appended to
- * `<logs dir>/<function>.log` as `<ISO time> <instance> <stream> <text>`. A file past its
+ * `<logs dir>/<function>.log` as `<ISO time> <instance> <stream> <text>`, or
+ * `<ISO time> <instance> <stream> inv=<invocation id> <text>` for a line written during an
+ * invocation (gateway/log-reader.ts parses both). A file past its
  * size bound is moved to `<function>.log.1` (replacing the older one), and the new file
  * starts with a line that says so: a function that floods its output costs a bounded
  * amount of disk, and the daemon never holds more than one write buffer per function.
@@ -48,8 +50,8 @@ export class FunctionLogs implements OutputSink {
     return join(this.dir, `${fn}.log`);
   }
 
-  line(instanceId: string, fn: string | null, stream: OutputStream, text: string): void {
-    this.append(fn ?? STEM_LOG, `${new Date().toISOString()} ${instanceId} ${stream} ${text}\n`);
+  line(instanceId: string, fn: string | null, stream: OutputStream, text: string, invocation?: string | null): void {
+    this.append(fn ?? STEM_LOG, `${new Date().toISOString()} ${instanceId} ${stream} ${invocation ? `inv=${invocation} ` : ""}${text}\n`);
   }
 
   /** Appends one already-formatted line (the gateway also writes here, e.g. for timeouts). */

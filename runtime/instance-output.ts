@@ -3,15 +3,18 @@
  * A container's stdout and stderr, read from the pipes runc gave it, line by line. Each
  * line goes to a sink together with the function the instance serves at that moment (a
  * stem cell learns its function only when specialized); the last lines stay here for the
- * error message of an instance that dies.
+ * error message of an instance that dies. A line the bootstrap tagged with an invocation id
+ * (bootstrap/console-tag.ts) reaches the sink untagged, with the id beside it.
  */
 import type { Readable } from "node:stream";
+import { parseTag } from "./bootstrap/console-tag.ts";
 
 export type OutputStream = "stdout" | "stderr";
 
 /** Where instances' output lines go (the daemon's function logs). */
 export interface OutputSink {
-  line(instanceId: string, fn: string | null, stream: OutputStream, text: string): void;
+  /** `invocation`: the id of the invocation that wrote the line; null when none did (start-up, stem cells). */
+  line(instanceId: string, fn: string | null, stream: OutputStream, text: string, invocation?: string | null): void;
 }
 
 /** A line longer than this is cut (and marked) so one endless line cannot grow the daemon's memory. */
@@ -30,10 +33,11 @@ export class OutputReader {
   ) {
     const ends = (Object.entries(streams) as Array<[OutputStream, Readable]>).map(([name, stream]) => {
       let partial = "";
-      const emit = (text: string) => {
+      const emit = (line: string) => {
+        const { invocation, text } = parseTag(line);
         this.#recent.push(text);
         if (this.#recent.length > KEEP) this.#recent.shift();
-        sink.line(instanceId, fn(), name, text);
+        sink.line(instanceId, fn(), name, text, invocation);
       };
       stream.setEncoding("utf8");
       stream.on("data", (chunk: string) => {

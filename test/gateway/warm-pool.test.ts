@@ -205,7 +205,7 @@ pids = 32
     assert.equal(await cg("cpu", "cpu.cfs_quota_us"), "25000");
     // Its output goes to the function's log, though the container was made before it knew its function.
     const logs = await d.cli(["logs", "lean"]);
-    assert.match(logs.stdout, new RegExp(`${instance.id} stdout served by ${res.text}$`, "m"));
+    assert.match(logs.stdout, new RegExp(`${instance.id} stdout inv=\\S+ served by ${res.text}$`, "m"));
     await until("the stem cell to be refilled", async () => (await control(d, "GET", "/v1/pool")).stemCells.ready === 1);
   });
 
