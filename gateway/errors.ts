@@ -13,7 +13,8 @@ export type GatewayErrorCode =
   | "FNRUN_HEADERS_TOO_LARGE"
   | "FNRUN_REQUEST_TIMEOUT"
   | "FNRUN_TIMEOUT"
-  | "FNRUN_FUNCTION_CRASHED";
+  | "FNRUN_FUNCTION_CRASHED"
+  | "FNRUN_FUNCTION_OOM";
 
 export class GatewayError extends Error {
   override name = "GatewayError";
@@ -45,6 +46,7 @@ const STATUS: Record<string, [number, string]> = {
   FNRUN_POOL_CLOSED: [503, "function is being replaced"],
   FNRUN_TIMEOUT: [504, "function timed out"],
   FNRUN_FUNCTION_CRASHED: [502, "function crashed"],
+  FNRUN_FUNCTION_OOM: [502, "function ran out of memory"],
   FNRUN_FUNCTION_INIT: [502, "function failed to initialize"],
   FNRUN_SPECIALIZE: [502, "function failed to start"],
   FNRUN_INSTANCE_EXITED: [502, "function failed to start"],

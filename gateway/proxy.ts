@@ -236,11 +236,29 @@ export class Exchange implements Dispatcher.DispatchHandler {
     } else if (this.res.destroyed || (this.req.destroyed && !this.req.complete)) {
       this.status = 499; // the client went away: the instance did nothing wrong
     } else {
-      const crashed = new GatewayError("FNRUN_FUNCTION_CRASHED", `function \`${this.fn}\` crashed or closed the connection: ${err?.message ?? err}`, "system", { cause: err });
-      this.status = sendError(this.res, crashed);
-      this.outcome = "crashed";
+      this.#crashed(err);
+      return;
     }
     this.#finish();
+  }
+
+  /**
+   * The instance's connection died mid-request. Asks the instance whether the kernel OOM-killed
+   * it (its memory cgroup counts kills) before the lease is released, which stops the instance
+   * and removes that cgroup; the answer names the cause: out of memory, or crashed.
+   */
+  #crashed(err: Error): void {
+    this.#ended = true; // nothing else answers meanwhile (timer, client close)
+    if (this.#timer) clearTimeout(this.#timer);
+    this.outcome = "crashed";
+    const asked = this.lease.instance.oomKilled?.().catch(() => false) ?? Promise.resolve(false);
+    void asked.then((oom) => {
+      const e = oom
+        ? new GatewayError("FNRUN_FUNCTION_OOM", `function \`${this.fn}\` ran out of memory: the kernel killed it at its memory limit (config key \`memory\`)`, "user", { cause: err })
+        : new GatewayError("FNRUN_FUNCTION_CRASHED", `function \`${this.fn}\` crashed or closed the connection: ${err?.message ?? err}`, "system", { cause: err });
+      this.status = sendError(this.res, e);
+      this.#finish();
+    });
   }
 
   /** The client stopped reading: pause the function's response until it drains. */

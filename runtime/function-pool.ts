@@ -13,6 +13,8 @@ export interface PooledInstance {
   readonly id: string;
   readonly dispatcher: Dispatcher;
   stop(): Promise<void>;
+  /** Whether the kernel OOM-killed it (asked when its connection dies, before stop()). */
+  oomKilled?(): Promise<boolean>;
 }
 
 /** How a request got its instance: an idle one, a specialized stem cell, or a container started from the image. */

@@ -14,6 +14,7 @@ import { cgroupsPathFor, removeCgroups } from "./cgroup.ts";
 import { RuntimeError, lastLines } from "./errors.ts";
 import type { Runc } from "./runc.ts";
 import { OutputReader, type OutputSink } from "./instance-output.ts";
+import { oomKills } from "./oom.ts";
 import {
   applyLimits, CODE_DIR_IN_IMAGE, placeBundle, sendLoad, STEM_ENTRY,
   type FunctionRef, type LoadAnswer, type SpecializeOptions, type SpecializeTimings,
@@ -302,6 +303,14 @@ export class Instance {
       }
     }
     return new RuntimeError("FNRUN_SPECIALIZE", `specialize instance \`${this.id}\` for ${fn}: ${step}: ${(err as Error).message}`, { cause: err });
+  }
+
+  /**
+   * Whether the kernel's OOM killer killed a process of this container (its memory cgroup's
+   * oom_kill counter, runtime/oom.ts). Ask before stop(): the cgroup goes with the container.
+   */
+  async oomKilled(): Promise<boolean> {
+    return ((await oomKills(this.id)) ?? 0) > 0;
   }
 
   /** Kills the container and removes its runc state, cgroups and directory. Idempotent. */

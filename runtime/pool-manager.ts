@@ -90,9 +90,10 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
   /**
    * Makes `def` the serving revision of its function. The new pool is warmed with at least
    * one instance first, so a function that cannot start fails its deploy and the old
-   * revision keeps serving.
+   * revision keeps serving. `check`, when given, is asked about one started instance before
+   * the swap (e.g. whether the module has the handlers its config needs); throwing fails the deploy.
    */
-  async deploy(def: D): Promise<void> {
+  async deploy(def: D, check?: (instance: PooledInstance) => Promise<void>): Promise<void> {
     const pool: FunctionPool = new FunctionPool({
       name: def.name,
       revision: def.revision,
@@ -108,6 +109,14 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
     });
     try {
       await pool.warm(Math.max(1, def.minInstances));
+      if (check) {
+        const lease = await pool.acquire();
+        try {
+          await check(lease.instance);
+        } finally {
+          lease.release("ok");
+        }
+      }
     } catch (err) {
       await pool.destroy();
       throw err;
@@ -130,6 +139,15 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
         throw err;
       }
     }
+  }
+
+  /**
+   * Makes sure the function has an instance ready and fresh (its idle clock restarted), e.g.
+   * just before a scheduled run: a lease taken and given back at once. Starts one if needed.
+   */
+  async warm(name: string): Promise<void> {
+    const lease = await this.acquire(name);
+    lease.release("ok");
   }
 
   has(name: string): boolean {
@@ -261,6 +279,7 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
     return {
       id: instance.id,
       dispatcher: instance.dispatcher,
+      oomKilled: instance.oomKilled && (() => instance.oomKilled!()),
       stop: async () => {
         try {
           await instance.stop();
