@@ -26,3 +26,5 @@ export { NODE_PATH_IN_IMAGE } from "./base-files.ts";
 export { pushImage, pullImage, type RegistryOptions, type PushResult, type PullResult } from "./registry.ts";
 export { parseRegistryRef, isRegistryRef, formatRegistryRef, type RegistryRef } from "./registry-ref.ts";
 export type { RegistryCredentials } from "./registry-auth.ts";
+export { collectGarbage, type GcOptions, type GcResult } from "./store-gc.ts";
+export { writeImageArchive, type ArchiveFormat } from "./image-archive.ts";

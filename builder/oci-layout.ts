@@ -16,6 +16,7 @@ import {
   FIXED_CREATED,
   MANIFEST_MEDIA_TYPE,
   REF_NAME_ANNOTATION,
+  chainId,
   digestHex,
   hostArchitecture,
   runtimeConfigOf,
@@ -27,6 +28,7 @@ import {
   type RuntimeConfig,
 } from "./oci-image.ts";
 import { RootfsCache } from "./rootfs.ts";
+import { RwLock } from "./rw-lock.ts";
 
 /** A layer of a stored image: its descriptor plus the digest of its uncompressed tar. */
 export interface LayerInfo extends Descriptor {
@@ -64,6 +66,8 @@ export class ImageStore {
   readonly layoutDir: string;
   readonly #tmpDir: string;
   readonly #rootfs: RootfsCache;
+  /** Writers of images hold it shared; garbage collection holds it exclusive (rw-lock.ts). */
+  readonly lock = new RwLock();
   #indexLock: Promise<unknown> = Promise.resolve();
 
   constructor(stateDir: string) {
@@ -154,8 +158,12 @@ export class ImageStore {
   }
 
   /** Stores an image (layers, config, manifest) and points the tag `ref` at it. */
-  async putImage(ref: string, layers: LayerInput[], config: RuntimeConfig, options: PutImageOptions = {}): Promise<ImageInfo> {
+  putImage(ref: string, layers: LayerInput[], config: RuntimeConfig, options: PutImageOptions = {}): Promise<ImageInfo> {
     validateRef(ref);
+    return this.lock.shared(() => this.#putImage(ref, layers, config, options));
+  }
+
+  async #putImage(ref: string, layers: LayerInput[], config: RuntimeConfig, options: PutImageOptions): Promise<ImageInfo> {
     const infos: LayerInfo[] = [];
     for (const input of layers) {
       if ("existing" in input) {
@@ -231,9 +239,19 @@ export class ImageStore {
    * The absolute path of the image's unpacked rootfs, unpacked on first use and shared by every
    * container of the image; treat it as read-only (containers mount it read-only).
    */
-  async rootfs(ref: string): Promise<string> {
-    const image = await this.resolve(ref);
-    return this.#rootfs.rootfsOf(image.layers);
+  rootfs(ref: string): Promise<string> {
+    return this.lock.shared(async () => this.#rootfs.rootfsOf((await this.resolve(ref)).layers));
+  }
+
+  /** The rootfs directory of a chain of layers, whether unpacked or not (for garbage collection). */
+  rootfsKeys(layers: readonly { diffId: string }[]): string[] {
+    return layers.map((_, i) => digestHex(chainId(layers.slice(0, i + 1).map((l) => l.diffId))));
+  }
+
+  /** Every tag and the manifest it points at, as index.json holds them. */
+  async tags(): Promise<{ ref: string; digest: string }[]> {
+    const index = await this.#readIndex();
+    return index.manifests.flatMap((m) => (m.annotations?.[REF_NAME_ANNOTATION] ? [{ ref: m.annotations[REF_NAME_ANNOTATION], digest: m.digest }] : []));
   }
 
   /** Every tagged image with its size (manifest + config + layers, compressed). */

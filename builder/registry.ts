@@ -75,7 +75,12 @@ export async function pushImage(store: ImageStore, source: string, target: strin
 }
 
 /** Pulls `source` (a registry reference) into the store, tagged by that reference. */
-export async function pullImage(store: ImageStore, source: string, options: RegistryOptions = {}): Promise<PullResult> {
+export function pullImage(store: ImageStore, source: string, options: RegistryOptions = {}): Promise<PullResult> {
+  // Blobs land before the tag: held shared, so a garbage collection never takes them for garbage.
+  return store.lock.shared(() => pull(store, source, options));
+}
+
+async function pull(store: ImageStore, source: string, options: RegistryOptions): Promise<PullResult> {
   const ref = parseRegistryRef(source);
   const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, insecure: options.insecure, credentials: options.credentials, actions: "pull" });
   let downloaded = 0;
