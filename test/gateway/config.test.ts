@@ -171,7 +171,7 @@ describe("parseConfig: errors name the key and what was expected", () => {
     ["env reserved key", `[functions.hello]\ndir = "h"\nenv = { FNRUN_ENTRY = "/x" }`, `functions.hello.env.FNRUN_ENTRY: names starting with FNRUN_ are reserved for fnrun`],
     ["env bad key", `[functions.hello]\ndir = "h"\nenv = { "MY KEY" = "x" }`, `functions.hello.env."MY KEY": expected an environment variable name like "API_URL" (letters, digits, "_")`],
     ["env not a table", `[functions.hello]\ndir = "h"\nenv = "A=1"`, `functions.hello.env: expected a table ([functions.hello.env]), got "A=1"`],
-    ["schedule not a string", `[functions.hello]\ndir = "h"\nschedule = 5`, `functions.hello.schedule: expected a non-empty string, got 5`],
+    ["schedule not a string", `[functions.hello]\ndir = "h"\nschedule = 5`, `functions.hello.schedule: expected a cron expression of 5 fields like "0 3 * * *" (minute hour day-of-month month day-of-week) or one of @yearly @annually @monthly @weekly @daily @midnight @hourly, got 5`],
     ["max below min", `[functions.hello]\ndir = "h"\nmin_instances = 3\nmax_instances = 2`, `functions.hello.max_instances: expected a whole number ≥ min_instances (3), got 2`],
     ["min above default max", `[functions.hello]\ndir = "h"\nmin_instances = 11`, `functions.hello.min_instances: expected a whole number ≤ max_instances (10), got 11`],
     ["routes not an array", `[functions.hello]\ndir = "h"\nroutes = "/hello"`, `functions.hello.routes: expected an array of routes like ["GET /hello", "/hello/:name"], got "/hello"`],
