@@ -58,6 +58,8 @@ const SLASH = 47;
 const DOT = 46;
 const PERCENT = 37;
 const BACKSLASH = 92;
+const UNDERSCORE = 95;
+const PLATFORM_PREFIX = "/__fnrun";
 
 /**
  * Why the request target `url` is refused (400), or null. Only origin-form targets are
@@ -69,6 +71,8 @@ const BACKSLASH = 92;
 export function targetProblem(url: string, pathEnd: number, limits: RequestLimits): string | null {
   if (url.charCodeAt(0) !== SLASH) return "request target must be a path starting with /";
   if (url.length > limits.maxTargetBytes) return `request target longer than ${limits.maxTargetBytes} bytes`;
+  // /__fnrun/ is the platform's (the bootstrap's load and scheduled endpoints): never routed to a function.
+  if (url.charCodeAt(1) === UNDERSCORE && isPlatformPath(url, pathEnd)) return "paths under /__fnrun/ are reserved for fnrun";
   let segStart = 1;
   let encoded = false;
   for (let i = 1; i <= pathEnd; i++) {
@@ -87,6 +91,11 @@ export function targetProblem(url: string, pathEnd: number, limits: RequestLimit
     } else if (c === BACKSLASH) encoded = true; // `..\` is a dot segment to some servers
   }
   return null;
+}
+
+/** `/__fnrun` or anything below it (the bootstrap matches these bytes exactly, so no decoding). */
+function isPlatformPath(url: string, pathEnd: number): boolean {
+  return url.startsWith(PLATFORM_PREFIX) && (pathEnd === PLATFORM_PREFIX.length || url.charCodeAt(PLATFORM_PREFIX.length) === SLASH);
 }
 
 function segmentProblem(seg: string): string | null {
