@@ -21,6 +21,8 @@ export interface BuildFunctionOptions {
   stateDir: string;
   /** The image to build FROM (normally ensureBaseImage's result). */
   base: ImageInfo;
+  /** Told when each step is done and how long it took (`fnrun deploy` shows them). */
+  onStep?: (step: "bundle" | "image", ms: number) => void;
 }
 
 export interface BuildResult {
@@ -40,7 +42,10 @@ export function functionImageTag(name: string, bundleDigest: string): string {
 
 /** Builds a function image. A bundle error throws before anything is written. */
 export async function buildFunction(store: ImageStore, options: BuildFunctionOptions): Promise<BuildResult> {
+  const t0 = performance.now();
   const bundle = await bundleFunction(options.dir);
+  const t1 = performance.now();
+  options.onStep?.("bundle", t1 - t0);
   const contextDir = path.join(path.resolve(options.stateDir), "build", options.name);
   // FROM names the base by its tag, which docker understands once the base is loaded under it;
   // a base known only by digest is named by digest.
@@ -50,6 +55,7 @@ export async function buildFunction(store: ImageStore, options: BuildFunctionOpt
   await writeAtomic(path.join(contextDir, CONTEXT_ENTRY_NAME), bundle.code, 0o644);
   await writeAtomic(path.join(contextDir, "Dockerfile"), dockerfile, 0o644);
   const image = await applyDockerfile(store, { dockerfile, contextDir, tag: functionImageTag(options.name, bundle.digest) });
+  options.onStep?.("image", performance.now() - t1);
   return { image, dockerfile, contextDir, bundleDigest: bundle.digest };
 }
 

@@ -112,11 +112,11 @@ export class Metrics {
   }
 
   /** Wraps `deployer.deploy` so that every deploy, whoever asks for it, is measured. */
-  instrument<D extends { deploy(fc: { name: string }): Promise<DeployResult> }>(deployer: D): D {
+  instrument<D extends { deploy(fc: { name: string }, ...rest: any[]): Promise<DeployResult> }>(deployer: D): D {
     const deploy = deployer.deploy.bind(deployer);
-    deployer.deploy = async (fc) => {
+    deployer.deploy = async (fc, ...rest) => {
       try {
-        const result = await deploy(fc);
+        const result = await deploy(fc, ...rest);
         this.deployed(result);
         return result;
       } catch (err) {
