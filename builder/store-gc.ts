@@ -13,6 +13,8 @@ import type { ImageStore } from "./oci-layout.ts";
 export interface GcOptions {
   /** Manifest digests in use: kept, with everything they need, tagged or not. */
   inUse: Iterable<string>;
+  /** Rootfs directory names (chain id hex) a running container uses, whatever its image. */
+  keepRootfs?: Iterable<string>;
   /** Tags to drop first (unless the image is in use), e.g. old function revisions. */
   untag?: (ref: string) => boolean;
 }
@@ -35,7 +37,7 @@ export function collectGarbage(store: ImageStore, options: GcOptions): Promise<G
       }
     }
     const liveBlobs = new Set<string>();
-    const liveRootfs = new Set<string>();
+    const liveRootfs = new Set<string>(options.keepRootfs ?? []);
     const roots = new Set([...(await store.tags()).map((t) => t.digest), ...inUse]);
     for (const digest of roots) {
       if (!(await store.hasBlob(digest))) continue;

@@ -14,6 +14,8 @@ export interface DeploymentRecord {
   revision: string;
   image: string;
   deployedAt: string;
+  /** Deployed from this image reference (`fnrun deploy --image`), not built from `dir`. */
+  source?: string;
 }
 
 export class DeploymentLog {

@@ -1,0 +1,137 @@
+/**
+ * @module cli/commands-images
+ * Image commands: `push`, `pull`, `images [prune]`, `image save`, and `deploy --image`
+ * (which wraps the folder deploy). They talk to the daemon's /v1/images endpoints
+ * (gateway/control-images.ts); the daemon owns the store and does the registry traffic.
+ */
+import { createWriteStream } from "node:fs";
+import { rename, rm } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { text } from "node:stream/consumers";
+import { pipeline } from "node:stream/promises";
+import { CliError, type ControlClient } from "./client.ts";
+import type { CommandContext } from "./commands.ts";
+import { formatTable } from "./table.ts";
+
+type Command = (ctx: CommandContext) => Promise<number>;
+
+async function withClient<T>(ctx: CommandContext, fn: (c: ControlClient) => Promise<T>): Promise<T> {
+  const client = await ctx.client();
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+function failIfError(status: number, body: unknown): void {
+  if (status >= 400) throw new CliError((body as { message?: string })?.message ?? `daemon answered ${status}`);
+}
+
+/** --insecure, --username and the password from standard input (never from argv: ps shows argv). */
+async function registryFields(ctx: CommandContext): Promise<Record<string, unknown>> {
+  const fields: Record<string, unknown> = { insecure: Boolean(ctx.values.insecure) };
+  if (ctx.values.username) {
+    if (!ctx.values["password-stdin"]) throw new CliError("--username needs --password-stdin (the password is read from standard input)", 2);
+    fields.username = ctx.values.username;
+    fields.password = (await text(process.stdin)).replace(/\r?\n$/, "");
+  } else if (ctx.values["password-stdin"]) {
+    throw new CliError("--password-stdin needs --username", 2);
+  }
+  return fields;
+}
+
+const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+
+const push: Command = (ctx) =>
+  withClient(ctx, async (client) => {
+    const [name, ref] = ctx.positionals;
+    if (!name || !ref) throw new CliError("missing NAME or REF\n\nUsage: fnrun push NAME REF [--insecure] [--username U --password-stdin]", 2);
+    const { status, body } = await client.json<Record<string, any>>("POST", "/v1/images/push", { name, ref, ...(await registryFields(ctx)) });
+    failIfError(status, body);
+    ctx.out(ctx.json ? JSON.stringify(body) + "\n" : `pushed ${name} to ${body.ref} (${body.digest}): ${body.uploaded} blobs sent (${mib(body.bytes)}), ${body.skipped} already there, ${body.ms} ms\n`);
+    return 0;
+  });
+
+const pull: Command = (ctx) =>
+  withClient(ctx, async (client) => {
+    const [ref] = ctx.positionals;
+    if (!ref) throw new CliError("missing REF\n\nUsage: fnrun pull REF [--insecure] [--username U --password-stdin]", 2);
+    const { status, body } = await client.json<Record<string, any>>("POST", "/v1/images/pull", { ref, ...(await registryFields(ctx)) });
+    failIfError(status, body);
+    ctx.out(ctx.json ? JSON.stringify(body) + "\n" : `pulled ${body.ref} (${body.digest}): ${body.downloaded} blobs fetched (${mib(body.bytes)}), ${body.cached} cached, ${body.ms} ms\n`);
+    return 0;
+  });
+
+const images: Command = (ctx) =>
+  withClient(ctx, async (client) => {
+    if (ctx.positionals[0] === "prune") {
+      const { status, body } = await client.json<Record<string, any>>("POST", "/v1/images/prune", { revisions: Boolean(ctx.values.revisions) });
+      failIfError(status, body);
+      ctx.out(ctx.json ? JSON.stringify(body) + "\n" : `removed ${body.blobs} blobs (${mib(body.bytes)}) and ${body.rootfs} unpacked rootfs${body.untagged.length ? `; untagged ${body.untagged.join(", ")}` : ""}\n`);
+      return 0;
+    }
+    if (ctx.positionals.length > 0) throw new CliError(`unknown images subcommand \`${ctx.positionals[0]}\`\n\nUsage: fnrun images [prune [--revisions]]`, 2);
+    const { status, body } = await client.json<Array<{ ref: string; digest: string; size: number; functions: string[] }>>("GET", "/v1/images");
+    failIfError(status, body);
+    if (ctx.json) ctx.out(JSON.stringify(body, null, 2) + "\n");
+    else ctx.out(formatTable(["IMAGE", "DIGEST", "SIZE", "USED BY"], body.map((i) => [i.ref, i.digest.slice(7, 19), mib(i.size), i.functions.join(", ") || "-"])));
+    return 0;
+  });
+
+const image: Command = (ctx) =>
+  withClient(ctx, async (client) => {
+    const [sub, name] = ctx.positionals;
+    const usage = "Usage: fnrun image save NAME -o FILE [--format docker|oci]";
+    if (sub !== "save" || !name) throw new CliError(`${sub && sub !== "save" ? `unknown image subcommand \`${sub}\`` : "missing NAME"}\n\n${usage}`, 2);
+    const output = ctx.values.output as string | undefined;
+    if (!output) throw new CliError(`missing -o FILE\n\n${usage}`, 2);
+    const format = (ctx.values.format as string | undefined) ?? "docker";
+    if (format !== "docker" && format !== "oci") throw new CliError(`--format: expected docker or oci, got "${format}"`, 2);
+    const res = await client.raw("GET", `/v1/images/archive?name=${encodeURIComponent(name)}&format=${format}`);
+    if ((res.statusCode ?? 0) >= 400) {
+      const body = JSON.parse(await text(res)) as { message?: string };
+      throw new CliError(body.message ?? `daemon answered ${res.statusCode}`);
+    }
+    // Temp file beside the target, renamed when complete: a failed save leaves no half archive.
+    const dest = resolve(output);
+    const tmp = join(dirname(dest), `.${process.pid}-fnrun-save.tmp`);
+    try {
+      await pipeline(res, createWriteStream(tmp, { mode: 0o644 }));
+      await rename(tmp, dest);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw new CliError(`image save ${name}: ${(err as Error).message}`);
+    }
+    if (!ctx.json) ctx.out(`saved ${name} to ${dest} (${format} archive${format === "docker" ? "; `docker load -i` reads it" : ""})\n`);
+    else ctx.out(JSON.stringify({ name, file: dest, format }) + "\n");
+    return 0;
+  });
+
+/** `deploy --image REF [--name NAME]` here; `deploy DIR...` goes to the folder deploy. */
+function deployWithImage(folderDeploy: Command): Command {
+  return async (ctx) => {
+    const ref = ctx.values.image as string | undefined;
+    if (!ref) {
+      for (const k of ["name", "insecure", "username", "password-stdin"]) if (ctx.values[k]) throw new CliError(`--${k} goes with --image`, 2);
+      return folderDeploy(ctx);
+    }
+    if (ctx.positionals.length > 0) throw new CliError("deploy --image takes no DIR", 2);
+    return withClient(ctx, async (client) => {
+      const { status, body } = await client.json<Record<string, any>>("POST", "/v1/images/deploy", { ref, name: ctx.values.name, ...(await registryFields(ctx)) });
+      failIfError(status, body);
+      if (ctx.json) ctx.out(JSON.stringify(body, null, 2) + "\n");
+      else {
+        const routes = (body.routes as Array<{ method: string; path: string }>).map((x) => `${x.method === "*" ? "" : `${x.method} `}${x.path}`).join(", ");
+        const pulled = body.pulled ? `pull ${body.pulled.ms} ms, ` : "";
+        ctx.out(`deployed ${body.name} revision ${body.revision} from ${ref} (${pulled}start ${body.timings.start} ms) → ${routes}\n`);
+      }
+      return 0;
+    });
+  };
+}
+
+/** The image commands, with `deploy` extended by --image. */
+export function imageCommands(existing: { deploy: Command }): Record<string, Command> {
+  return { push, pull, images, image, deploy: deployWithImage(existing.deploy) };
+}
