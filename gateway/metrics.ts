@@ -95,6 +95,8 @@ export class Metrics {
       this.duration.observe({ function: r.fn }, r.totalMs / 1000);
     }
     if (r.outcome === "timeout") this.timeouts.inc({ function: r.fn });
+    // proxy.ts marks an invocation whose instance the kernel OOM-killed.
+    if (r.functionError === "oom") this.oomKills.inc({ function: r.fn });
     if (r.kind) {
       this.starts.inc({ function: r.fn, kind: r.kind });
       this.startPhases.observe({ kind: r.kind, phase: "queue" }, r.queueMs / 1000);

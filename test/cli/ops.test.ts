@@ -41,6 +41,10 @@ max_instances = 1
 dir = "${FIX}/ops/secretive"
 env = { STAGE = "ops" }
 
+[functions.hog]
+dir = "${FIX}/ops/hog"
+memory = "48MiB"
+
 [functions.tight]
 dir = "${FIX}/gateway/slow"
 concurrency = 1
@@ -171,6 +175,11 @@ describe("operating fnrun: logs, metrics, remote control, secrets", { timeout: 6
     assert.ok(rejected.some((r) => r.status === 429), JSON.stringify(rejected.map((r) => r.status)));
     assert.equal((await timedOut).status, 504);
 
+    // One OOM kill: the kernel kills `hog` at its 48 MiB limit.
+    const oom = await get(`${d.url}/hog?mib=200`);
+    assert.equal(oom.status, 502, oom.text);
+    assert.match(oom.text, /ran out of memory/);
+
     const res = await controlText(d, "/metrics");
     assert.equal(res.status, 200);
     assert.match(res.type, /^text\/plain; version=0\.0\.4/);
@@ -188,7 +197,8 @@ describe("operating fnrun: logs, metrics, remote control, secrets", { timeout: 6
     assert.ok(sample(s, "fnrun_instances", { function: "tagger", state: "idle" })! + sample(s, "fnrun_instances", { function: "tagger", state: "busy" })! >= 1);
     assert.equal(sample(s, "fnrun_stem_cells", { state: "target" }), 1);
     assert.ok(sample(s, "fnrun_memory_bytes", { kind: "budget" })! > 0);
-    assert.ok(s.some((x) => x.name === "fnrun_oom_kills_total") || /# TYPE fnrun_oom_kills_total counter/.test(res.text));
+    assert.equal(sample(s, "fnrun_oom_kills_total", { function: "hog" }), 1);
+    assert.equal(sample(s, "fnrun_invocations_total", { function: "hog", status: "502" }), 1);
     // Never on the public listener.
     assert.equal((await get(`${d.url}/metrics`)).status, 404);
   });
