@@ -51,7 +51,7 @@ export async function authorize(
   if (!realm) throw new RegistryError("FNRUN_REGISTRY_FAILED", `authenticate to \`${opts.registry}\`: Bearer challenge without a realm`);
   const url = new URL(realm);
   if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
-  const scopes = new Set([opts.scope, ...(challenge.params.scope ? challenge.params.scope.split(" ") : [])].filter(Boolean));
+  const scopes = mergeScopes([opts.scope, ...(challenge.params.scope ? challenge.params.scope.split(" ") : [])]);
   for (const s of scopes) url.searchParams.append("scope", s);
   const res = await request(url, {
     method: "GET",
@@ -76,6 +76,19 @@ export async function authorize(
   }
   if (typeof token !== "string" || !token) throw new RegistryError("FNRUN_REGISTRY_FAILED", `get a token from \`${url.origin}${url.pathname}\`: the answer has no token`);
   return `Bearer ${token}`;
+}
+
+/** `repository:a:pull` + `repository:a:pull,push` → `repository:a:pull,push` (one scope per resource). */
+export function mergeScopes(scopes: string[]): string[] {
+  const byResource = new Map<string, Set<string>>();
+  for (const scope of scopes.filter(Boolean)) {
+    const i = scope.lastIndexOf(":");
+    const resource = scope.slice(0, i);
+    const actions = byResource.get(resource) ?? new Set<string>();
+    for (const a of scope.slice(i + 1).split(",")) if (a) actions.add(a);
+    byResource.set(resource, actions);
+  }
+  return [...byResource].map(([resource, actions]) => `${resource}:${[...actions].join(",")}`);
 }
 
 function basic(c: RegistryCredentials): string {

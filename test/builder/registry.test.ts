@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { ImageStore, RegistryError, buildFunction, ensureBaseImage, pullImage, pushImage, type ImageInfo } from "../../builder/index.ts";
 import { FIXTURES, blobNames, tempDir } from "./helpers.ts";
 import { startRegistry, type RegistryServer } from "./registry-server.ts";
+import { startTokenServer, type TokenServer } from "./token-server.ts";
 
 const BOOTSTRAP = "console.log('bootstrap')";
 
@@ -148,5 +149,33 @@ describe("basic auth (htpasswd, bcrypt)", () => {
     assert.equal(ok.uploaded, 2);
     const pulled = await pullImage(await freshStore("e"), target, { insecure: true, credentials: { username: "alice", password: "s3cret-pw" } });
     assert.equal(pulled.image.digest, small.digest);
+  });
+});
+
+describe("bearer tokens (the distribution token flow)", () => {
+  let tokens: TokenServer;
+  let guarded: RegistryServer;
+  before(async () => {
+    tokens = await startTokenServer(tmp.dir, "bob", "t0ken-pw");
+    guarded = await startRegistry({ extraConfig: tokens.registryConfig });
+  });
+  after(async () => {
+    await guarded?.stop();
+    await tokens?.stop();
+  });
+
+  it("follows 401 + WWW-Authenticate Bearer to the token endpoint with the repository scope", async () => {
+    const small = await store.putImage("t/bearer:1", [{ entries: [{ type: "file", path: "/b.txt", mode: 0o644, content: "bearer" }] }], { Cmd: ["/b"] });
+    const target = `${guarded.host}/team/bearer:1`;
+    const refused = await registryError(pushImage(store, small.ref, target, { insecure: true, credentials: { username: "bob", password: "wrong" } }));
+    assert.equal(refused.code, "FNRUN_REGISTRY_AUTH");
+    assert.match(refused.message, /^get a token from `http:\/\/127\.0\.0\.1:\d+\/token` for `repository:team\/bearer:pull,push`: 401; check --username/);
+    const r = await pushImage(store, small.ref, target, { insecure: true, credentials: { username: "bob", password: "t0ken-pw" } });
+    assert.equal(r.uploaded, 2);
+    const pulled = await pullImage(await freshStore("f"), target, { insecure: true, credentials: { username: "bob", password: "t0ken-pw" } });
+    assert.equal(pulled.image.digest, small.digest);
+    const granted = tokens.requests.filter((q) => q.user === "bob");
+    assert.ok(granted.some((q) => q.scopes.includes("repository:team/bearer:pull,push")), JSON.stringify(tokens.requests));
+    assert.ok(granted.some((q) => q.scopes.includes("repository:team/bearer:pull")));
   });
 });
