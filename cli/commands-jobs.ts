@@ -51,10 +51,10 @@ function failIfError(status: number, body: unknown): void {
 function when(iso: string | null, now = Date.now()): string {
   if (!iso) return "-";
   const t = Date.parse(iso);
-  const d = Math.round((t - now) / 1000);
-  const abs = Math.abs(d);
+  const future = t > now;
+  const abs = Math.round(Math.abs(t - now) / 1000);
   const rel = abs < 60 ? `${abs}s` : abs < 3600 ? `${Math.round(abs / 60)}m` : abs < 86400 ? `${Math.round(abs / 3600)}h` : `${Math.round(abs / 86400)}d`;
-  return `${iso.replace("T", " ").replace(/\.\d+Z$/, "Z")} (${d >= 0 ? `in ${rel}` : `${rel} ago`})`;
+  return `${iso.replace("T", " ").replace(/\.\d+Z$/, "Z")} (${future ? `in ${rel}` : `${rel} ago`})`;
 }
 
 function describeRun(r: RunRecord): string {
