@@ -426,7 +426,8 @@ export async function destroyContainer(runc: Runc, id: string, dir: string, cont
     }
     if (!deleted) {
       await runc.delete(id, { force: true }).catch((err: RuntimeError) => {
-        if (!/does not exist/.test(err.message)) throw err;
+        // Without a runc binary no container was ever made: only the dir is left to remove.
+        if (!/does not exist/.test(err.message) && err.code !== "FNRUN_RUNC_MISSING") throw err;
       });
     }
     await removeCgroups(id);
