@@ -44,7 +44,7 @@ export class Metrics {
     this.rejected = new Counter({ name: "fnrun_rejected_total", help: "Requests refused before reaching a function: 429 (queue full), 503 (host at capacity or function being replaced).", labelNames: ["function", "status"], registers });
     this.timeouts = new Counter({ name: "fnrun_timeouts_total", help: "Invocations cut off at their function's timeout (504).", labelNames: ["function"], registers });
     this.oomKills = new Counter({ name: "fnrun_oom_kills_total", help: "Function instances killed by the kernel's OOM killer at their memory limit.", labelNames: ["function"], registers });
-    this.builds = new Histogram({ name: "fnrun_deploy_step_seconds", help: "Time of each deploy step: build (bundle and image), start (instances warmed), total.", labelNames: ["function", "step"], buckets: BUILD_BUCKETS, registers });
+    this.builds = new Histogram({ name: "fnrun_deploy_step_seconds", help: "Time of each deploy step: bundle (esbuild), image (layer and store), build (both), start (instances warmed), total.", labelNames: ["function", "step"], buckets: BUILD_BUCKETS, registers });
     this.deployFailures = new Counter({ name: "fnrun_deploy_failures_total", help: "Deploys that failed (build error, function failed to load, ...).", labelNames: ["function"], registers });
 
     if (!pools) return;
@@ -116,9 +116,14 @@ export class Metrics {
   /** Wraps `deployer.deploy` so that every deploy, whoever asks for it, is measured. */
   instrument<D extends { deploy(fc: { name: string }, ...rest: any[]): Promise<DeployResult> }>(deployer: D): D {
     const deploy = deployer.deploy.bind(deployer);
-    deployer.deploy = async (fc, ...rest) => {
+    deployer.deploy = async (fc, onStep?: unknown, ...rest) => {
+      // The builder's own steps (bundle, image) as they finish; build/start/total from the result.
+      const steps = (step: string, ms: number) => {
+        if (step === "bundle" || step === "image") this.builds.observe({ function: fc.name, step }, ms / 1000);
+        if (typeof onStep === "function") onStep(step, ms);
+      };
       try {
-        const result = await deploy(fc, ...rest);
+        const result = await deploy(fc, steps, ...rest);
         this.deployed(result);
         return result;
       } catch (err) {

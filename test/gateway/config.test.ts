@@ -43,6 +43,7 @@ describe("parseConfig: a valid config", () => {
       gateway: { listen: { host: "127.0.0.1", port: 8080 }, maxBodyBytes: 6 * MiB },
       daemon: { stateDir: "/srv/app/.fnrun" },
       control: { socket: "/srv/app/.fnrun/fnrun.sock" },
+      build: { engine: "embedded" },
       pool: { stemCells: 2, memoryBudgetBytes: 2 * 2 ** 30, idleTimeoutMs: 300_000 },
       defaults: {
         memoryBytes: 128 * MiB, cpu: 0.5, timeoutMs: 30_000, concurrency: 16,
@@ -308,7 +309,7 @@ describe("parseConfig: collecting", () => {
       listen = "127.0.0.1:9000"
       port = 1
       [control]
-      listen = "127.0.0.1:8081"
+      port = 8081
       [pool]
       stemcells = 3
       [functions.hello]
@@ -322,7 +323,7 @@ describe("parseConfig: collecting", () => {
     assert.deepEqual(warnings.map((w) => `${w.level} ${w.key}: ${w.message}`), [
       `warning gatway: unknown key (did you mean "gateway"?)`,
       `warning gateway.port: unknown key`,
-      `warning control.listen: unknown key`,
+      `warning control.port: unknown key`,
       `warning pool.stemcells: unknown key (did you mean "stem_cells"?)`,
       `warning functions.hello.memroy: unknown key (did you mean "memory"?)`,
       `warning functions.hello.Timeout: unknown key (did you mean "timeout"?)`,
