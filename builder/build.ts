@@ -9,6 +9,7 @@ import path from "node:path";
 import { bundleFunction } from "./bundle.ts";
 import { CONTEXT_ENTRY_NAME, generateDockerfile } from "./dockerfile.ts";
 import { applyDockerfile } from "./engine.ts";
+import { buildWithTool, type EngineName } from "./engine-tool.ts";
 import { tempName } from "./fs-util.ts";
 import type { ImageInfo, ImageStore } from "./oci-layout.ts";
 
@@ -23,6 +24,8 @@ export interface BuildFunctionOptions {
   base: ImageInfo;
   /** Told when each step is done and how long it took (`fnrun deploy` shows them). */
   onStep?: (step: "bundle" | "image", ms: number) => void;
+  /** Who applies the Dockerfile: the embedded engine (default), buildah or docker (engine-tool.ts). */
+  engine?: EngineName;
 }
 
 export interface BuildResult {
@@ -54,7 +57,12 @@ export async function buildFunction(store: ImageStore, options: BuildFunctionOpt
   await mkdir(contextDir, { recursive: true });
   await writeAtomic(path.join(contextDir, CONTEXT_ENTRY_NAME), bundle.code, 0o644);
   await writeAtomic(path.join(contextDir, "Dockerfile"), dockerfile, 0o644);
-  const image = await applyDockerfile(store, { dockerfile, contextDir, tag: functionImageTag(options.name, bundle.digest) });
+  const engine = options.engine ?? "embedded";
+  const tag = functionImageTag(options.name, bundle.digest) + (engine === "embedded" ? "" : `-${engine}`);
+  // A tool's image of the same bundle is already in the store: its tag names the bundle and the engine.
+  const image = engine === "embedded"
+    ? await applyDockerfile(store, { dockerfile, contextDir, tag })
+    : await store.resolve(tag).catch(() => buildWithTool(store, { engine, contextDir, tag, base: options.base }));
   options.onStep?.("image", performance.now() - t1);
   return { image, dockerfile, contextDir, bundleDigest: bundle.digest };
 }

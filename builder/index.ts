@@ -28,3 +28,5 @@ export { parseRegistryRef, isRegistryRef, formatRegistryRef, type RegistryRef } 
 export type { RegistryCredentials } from "./registry-auth.ts";
 export { collectGarbage, type GcOptions, type GcResult } from "./store-gc.ts";
 export { writeImageArchive, type ArchiveFormat } from "./image-archive.ts";
+export { buildWithTool, ENGINES, type EngineName, type ToolBuildOptions } from "./engine-tool.ts";
+export { importLayout } from "./oci-import.ts";
