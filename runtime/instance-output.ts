@@ -33,8 +33,13 @@ export class OutputReader {
   ) {
     const ends = (Object.entries(streams) as Array<[OutputStream, Readable]>).map(([name, stream]) => {
       let partial = "";
-      const emit = (line: string) => {
-        const { invocation, text } = parseTag(line);
+      // The rest of a line that was cut (no marker of its own) belongs to the same invocation.
+      let carried: string | null = null;
+      const emit = (line: string, cut = false) => {
+        const tagged = parseTag(line);
+        const text = tagged.text;
+        const invocation = tagged.invocation ?? carried;
+        carried = cut ? invocation : null;
         this.#recent.push(text);
         if (this.#recent.length > KEEP) this.#recent.shift();
         sink.line(instanceId, fn(), name, text, invocation);
@@ -45,7 +50,7 @@ export class OutputReader {
         partial = lines.pop()!;
         for (const l of lines) emit(l);
         if (partial.length > MAX_LINE) {
-          emit(`${partial.slice(0, MAX_LINE)} [fnrun: line cut at ${MAX_LINE} bytes]`);
+          emit(`${partial.slice(0, MAX_LINE)} [fnrun: line cut at ${MAX_LINE} bytes]`, true);
           partial = "";
         }
       });

@@ -228,6 +228,10 @@ describe("operating fnrun: logs, metrics, remote control, secrets", { timeout: 6
     const wrong = await d.cli(["ls", "--host", controlUrl, "--token-file", wrongFile]);
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /refused the token \(401\); pass the daemon's \[control\] token_file/);
+    const invoked = await d.cli(["invoke", "tagger", "-p", "/tagger?tag=remote", "--host", controlUrl, "--token-file", tokenFile]);
+    assert.equal(invoked.code, 0, invoked.stderr);
+    const remoteLogs = await d.cli(["logs", "tagger", "--invocation", invoked.stdout, "--host", controlUrl, "--token-file", tokenFile]);
+    assert.equal(remoteLogs.stdout.split("\n").filter((l) => l.includes(" tagger remote ")).length, 9, remoteLogs.stdout);
     const noToken = await d.cli(["ls", "--host", controlUrl]);
     assert.equal(noToken.code, 2);
     assert.match(noToken.stderr, /needs the daemon's control token: pass --token-file FILE or set FNRUN_TOKEN/);

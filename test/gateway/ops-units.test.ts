@@ -11,6 +11,7 @@ import { PassThrough } from "node:stream";
 import { describe, test } from "node:test";
 import { parseTag, runTagged, tagLines, tagStream } from "../../runtime/bootstrap/console-tag.ts";
 import { FunctionLogs } from "../../runtime/function-logs.ts";
+import { OutputReader } from "../../runtime/instance-output.ts";
 import { ConfigError, parseConfig } from "../../gateway/config.ts";
 import { followLog, parseLogLine, parseSince, readLog } from "../../gateway/log-reader.ts";
 import { authorized } from "../../gateway/remote-control.ts";
@@ -57,6 +58,23 @@ describe("invocation tags", () => {
       ]);
     }
     assert.deepEqual(lines.at(-1), { invocation: null, text: "not tagged" });
+  });
+});
+
+describe("instance output on the host", () => {
+  test("the marker becomes the line's invocation, also for the rest of a line cut for length", async () => {
+    const got: Array<[string, string | null | undefined]> = [];
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const reader = new OutputReader("i-1", () => "f", { line: (_i, _f, _s, text, inv) => got.push([text.slice(0, 12), inv]) }, { stdout, stderr });
+    stdout.write(tagLines("hello\n", "inv-1", true));
+    stdout.write("untagged\n");
+    stdout.write(tagLines(`${"x".repeat(20_000)}`, "inv-2", true));
+    stdout.write(`${"y".repeat(10)}\nafter\n`);
+    stdout.end();
+    stderr.end();
+    await reader.ended(1000);
+    assert.deepEqual(got, [["hello", "inv-1"], ["untagged", null], ["xxxxxxxxxxxx", "inv-2"], ["yyyyyyyyyy", "inv-2"], ["after", null]]);
   });
 });
 
