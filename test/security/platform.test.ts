@@ -54,6 +54,7 @@ describe("reload and redeploys of a running daemon", { timeout: 600_000 }, () =>
   let d: DaemonProcess | undefined;
   after(async () => {
     await d?.stop("SIGTERM");
+    if (d) await rm(d.dir, { recursive: true, force: true });
   });
 
   test("a bad config is refused by `fnrun reload` and SIGHUP, the old one keeps serving; a good one redeploys what changed", async () => {
