@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { readdir, readFile, readlink, stat, statfs } from "node:fs/promises";
+import { readdir, readFile, readlink, rm, stat, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startDaemonProcess, until, type DaemonProcess } from "../helpers/daemon-process.ts";
@@ -82,6 +82,7 @@ describe("hostile functions (real daemon, real runc)", { timeout: 900_000 }, () 
   });
   after(async () => {
     await d?.stop("SIGTERM");
+    if (d) await rm(d.dir, { recursive: true, force: true });
   });
 
   /** (3) of every case: the well-behaved function answers normally. */
