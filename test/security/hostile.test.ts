@@ -44,7 +44,8 @@ timeout = "1s"
 
 [functions.filltmp]
 dir = "${FIX}/filltmp"
-tmp = "4MiB"
+tmp = "64MiB"
+memory = "256MiB"
 
 [functions.fdbomb]
 dir = "${FIX}/fdbomb"
@@ -168,10 +169,11 @@ describe("hostile functions (real daemon, real runc)", { timeout: 900_000 }, () 
     const r = await get(d, "/filltmp");
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.error, "ENOSPC");
-    assert.ok(r.json.written <= 4 * MiB && r.json.written >= 3 * MiB, `wrote ${r.json.written} bytes into a 4 MiB tmpfs`);
+    assert.ok(r.json.written <= 64 * MiB && r.json.written >= 60 * MiB, `wrote ${r.json.written} bytes into a 64 MiB tmpfs`);
     const after = await statfs(d.stateDir);
+    // Other suites may write to the same disk meanwhile: the bound is far below the 64 MiB written.
     const usedMiB = ((before.bfree - after.bfree) * before.bsize) / MiB;
-    assert.ok(usedMiB < 2, `host filesystem used ${usedMiB.toFixed(1)} MiB more`);
+    assert.ok(usedMiB < 16, `host filesystem used ${usedMiB.toFixed(1)} MiB more while the function wrote 64 MiB`);
     await wellBehavedServed();
   });
 
