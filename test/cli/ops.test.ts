@@ -109,8 +109,9 @@ describe("operating fnrun: logs, metrics, remote control, secrets", { timeout: 6
   const ids = new Map<string, string>();
 
   test("log lines carry the id of the invocation that wrote them, also for concurrent invocations in one instance", async () => {
-    const tags = Array.from({ length: 8 }, (_, i) => `t${i}`);
-    const answers = await Promise.all(tags.map((t) => get(`${d.url}/tagger?tag=${t}`)));
+    // Two overlapping waves: invocations start while others run, and after some have ended.
+    const tags = Array.from({ length: 16 }, (_, i) => `t${i}`);
+    const answers = await Promise.all(tags.map((t, i) => new Promise((r) => setTimeout(r, i < 8 ? 0 : 15 + i * 3)).then(() => get(`${d.url}/tagger?tag=${t}`))));
     for (const [i, a] of answers.entries()) {
       assert.equal(a.status, 200);
       assert.match(a.text, /^[\w.:-]+$/);
@@ -121,7 +122,7 @@ describe("operating fnrun: logs, metrics, remote control, secrets", { timeout: 6
       const out = await d.cli(["logs", "tagger", "--json", "--since", "10m"]);
       assert.equal(out.code, 0, out.stderr);
       const parsed = out.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { instance: string; stream: string; invocation: string | null; text: string });
-      const mine = parsed.filter((l) => /^tagger t\d /.test(l.text));
+      const mine = parsed.filter((l) => /^tagger t\d+ /.test(l.text));
       return mine.length >= tags.length * 9 ? mine : null;
     });
     assert.equal(lines.length, tags.length * 9);
@@ -159,9 +160,9 @@ describe("operating fnrun: logs, metrics, remote control, secrets", { timeout: 6
     child.stdout.on("data", (c) => (out += c));
     try {
       await until("follower started", async () => out.length > 0, 30_000);
-      const id = (await get(`${d.url}/tagger?tag=t9`)).text;
-      await until("followed lines", async () => (out.match(/ tagger t9 /g) ?? []).length === 9, 30_000);
-      assert.match(out, new RegExp(`inv=${id.replace(/[.]/g, "\\.")} tagger t9 step 2`));
+      const id = (await get(`${d.url}/tagger?tag=f9`)).text;
+      await until("followed lines", async () => (out.match(/ tagger f9 /g) ?? []).length === 9, 30_000);
+      assert.match(out, new RegExp(`inv=${id.replace(/[.]/g, "\\.")} tagger f9 step 2`));
     } finally {
       child.kill("SIGTERM");
     }
