@@ -12,6 +12,7 @@ import { pipeline } from "node:stream/promises";
 import { CliError, type ControlClient } from "./client.ts";
 import type { CommandContext } from "./commands.ts";
 import { formatTable } from "./table.ts";
+import { parseSize } from "../gateway/units.ts";
 
 type Command = (ctx: CommandContext) => Promise<number>;
 
@@ -131,7 +132,63 @@ function deployWithImage(folderDeploy: Command): Command {
   };
 }
 
+const RUN_USAGE = "Usage: fnrun run REF [--memory SIZE] [--cpus N] [--insecure] [-- CMD ARGS...]";
+
+/** `fnrun run`: streams the one-off's stdout and stderr here and exits with its exit code. */
+const runCommand: Command = (ctx) =>
+  withClient(ctx, async (client) => {
+    const [ref, ...cmd] = ctx.positionals;
+    if (!ref) throw new CliError(`missing REF\n\n${RUN_USAGE}`, 2);
+    const body: Record<string, unknown> = { ref, ...(cmd.length ? { cmd } : {}), ...(await registryFields(ctx)) };
+    if (ctx.values.memory !== undefined) {
+      try {
+        body.memoryBytes = parseSize(ctx.values.memory as string);
+      } catch (err) {
+        throw new CliError(`--memory: ${(err as Error).message}`, 2);
+      }
+    }
+    if (ctx.values.cpus !== undefined) {
+      const cpu = Number(ctx.values.cpus);
+      if (!(cpu >= 0.01 && cpu <= 64)) throw new CliError(`--cpus: expected a share of cores from 0.01 to 64, got "${ctx.values.cpus}"`, 2);
+      body.cpu = cpu;
+    }
+    const res = await client.raw("POST", "/v1/run", { body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+    if ((res.statusCode ?? 0) >= 400) {
+      const e = JSON.parse(await text(res)) as { message?: string };
+      throw new CliError(e.message ?? `daemon answered ${res.statusCode}`);
+    }
+    let rest = "";
+    let exit: number | undefined;
+    for await (const chunk of res) {
+      rest += (chunk as Buffer).toString("utf8");
+      let nl: number;
+      while ((nl = rest.indexOf("\n")) >= 0) {
+        const msg = JSON.parse(rest.slice(0, nl)) as { stream?: "stdout" | "stderr"; data?: string; exit?: number; error?: string };
+        rest = rest.slice(nl + 1);
+        if (msg.stream) (msg.stream === "stdout" ? process.stdout : process.stderr).write(Buffer.from(msg.data ?? "", "base64"));
+        else if (msg.error) throw new CliError(msg.error);
+        else if (msg.exit !== undefined) exit = msg.exit;
+      }
+    }
+    if (exit === undefined) throw new CliError("run: the daemon ended the stream without an exit code");
+    return exit;
+  });
+
+const ps: Command = (ctx) =>
+  withClient(ctx, async (client) => {
+    const { status, body } = await client.json<Array<{ id: string; kind: string; function: string | null; image: string; state: string; pid: number; limits: { memoryBytes: number | null; cpu: number | null; pids: number | null } }>>("GET", "/v1/containers");
+    failIfError(status, body);
+    if (ctx.json) {
+      ctx.out(JSON.stringify(body, null, 2) + "\n");
+      return 0;
+    }
+    const lim = (l: (typeof body)[number]["limits"]) =>
+      `${l.memoryBytes === null ? "no memory limit" : `${Math.round(l.memoryBytes / 1048576)} MiB`}, ${l.cpu === null ? "no cpu limit" : `${+l.cpu.toFixed(2)} cpu`}, ${l.pids === null ? "no pids limit" : `${l.pids} pids`}`;
+    ctx.out(formatTable(["CONTAINER", "KIND", "FUNCTION", "IMAGE", "STATE", "LIMITS"], body.map((c) => [c.id, c.kind, c.function ?? "-", c.image, c.state, lim(c.limits)])));
+    return 0;
+  });
+
 /** The image commands, with `deploy` extended by --image. */
 export function imageCommands(existing: { deploy: Command }): Record<string, Command> {
-  return { push, pull, images, image, deploy: deployWithImage(existing.deploy) };
+  return { push, pull, images, image, run: runCommand, ps, deploy: deployWithImage(existing.deploy) };
 }

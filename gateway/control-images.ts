@@ -8,6 +8,9 @@
  *   POST /images/push  {name, ref, insecure?, username?, password?}   NAME: a function or a store ref
  *   GET  /images/archive?name=&format=docker|oci                     the image as a tar stream
  *   POST /images/deploy {ref, name?, insecure?, username?, password?} deploy from an image
+ *   POST /run {ref, cmd?, memoryBytes?, cpu?, ...registry}   a one-off container (one-off.ts); the
+ *        answer is NDJSON: {"stream":"stdout"|"stderr","data":<base64>} lines, then {"exit":N}
+ *   GET  /containers                  every container with image, limits, state (containers.ts)
  *
  * Registry credentials travel in the request body over the root-only socket and are never
  * stored or logged.
@@ -21,7 +24,10 @@ import type { FnrunConfig } from "./config.ts";
 import type { Deployer } from "./deployer.ts";
 import type { DeploymentLog } from "./deployments.ts";
 import type { FunctionPools } from "./function-definition.ts";
+import type { Runc } from "../runtime/runc.ts";
+import { listContainers } from "./containers.ts";
 import { deployImage } from "./image-deploy.ts";
+import { runOneOff } from "./one-off.ts";
 
 export interface ImagesApiOptions {
   store: ImageStore;
@@ -31,6 +37,9 @@ export interface ImagesApiOptions {
   config: FnrunConfig;
   /** The stem cells' base image. */
   base: () => Promise<ImageInfo>;
+  runc: Runc;
+  /** The path runc should use for an unpacked rootfs (RootfsMount.pathOf). */
+  rootfsPath: (dir: string) => string;
 }
 
 interface RegistryBody {
@@ -105,6 +114,35 @@ export function createImagesApi(opts: ImagesApiOptions) {
     if (typeof body.ref !== "string" || !body.ref) return badRequest(c, 'expected a JSON body like {"ref": "127.0.0.1:5000/team/hello:v1", "name": "hello"}');
     const result = await deployImage({ store, deployer: opts.deployer, config: opts.config }, body.ref, typeof body.name === "string" && body.name ? body.name : undefined, registryOptions(body));
     return c.json(result);
+  });
+
+  app.get("/containers", async (c) => c.json(await listContainers({ runc: opts.runc, store, pools: opts.pools })));
+
+  app.post("/run", async (c) => {
+    const body = await jsonBody<{ ref?: unknown; cmd?: unknown; memoryBytes?: unknown; cpu?: unknown } & RegistryBody>(c.req.raw);
+    if (typeof body.ref !== "string" || !body.ref) return badRequest(c, 'expected a JSON body like {"ref": "fnrun/base:...", "cmd": ["node", "-v"]}');
+    if (body.cmd !== undefined && !(Array.isArray(body.cmd) && body.cmd.every((a) => typeof a === "string"))) return badRequest(c, "`cmd` must be an array of strings");
+    const d = opts.config.defaults;
+    const limits = {
+      memoryBytes: typeof body.memoryBytes === "number" && body.memoryBytes >= 4 << 20 ? body.memoryBytes : d.memoryBytes,
+      cpu: typeof body.cpu === "number" && body.cpu > 0 ? body.cpu : d.cpu,
+      pids: d.pids,
+      tmpBytes: d.tmpBytes,
+    };
+    const abort = new AbortController();
+    const out = new PassThrough();
+    const line = (v: unknown) => out.write(JSON.stringify(v) + "\n");
+    // Resolving and pulling happen before the answer starts, so a bad reference is a plain error.
+    const ready = runOneOff(
+      { store, runc: opts.runc, stateDir: opts.config.daemon.stateDir, rootfsPath: opts.rootfsPath },
+      { ref: body.ref, cmd: body.cmd as string[] | undefined, limits, registry: registryOptions(body) },
+      (stream, chunk) => line({ stream, data: chunk.toString("base64") }),
+      abort.signal,
+    );
+    ready.then((code) => line({ exit: code }), (err: Error) => line({ error: err.message, code: (err as { code?: string }).code })).finally(() => out.end());
+    // The caller went away (Ctrl-C in `fnrun run`): the container goes too.
+    c.req.raw.signal.addEventListener("abort", () => abort.abort(), { once: true });
+    return new Response(Readable.toWeb(out) as ReadableStream, { headers: { "content-type": "application/x-ndjson" } });
   });
 
   return app;
