@@ -253,6 +253,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.outcome = "crashed";
     const asked = this.lease.instance.oomKilled?.().catch(() => false) ?? Promise.resolve(false);
     void asked.then((oom) => {
+      if (oom) this.functionError = "oom"; // the invocation record says so (metrics count OOM kills)
       const e = oom
         ? new GatewayError("FNRUN_FUNCTION_OOM", `function \`${this.fn}\` ran out of memory: the kernel killed it at its memory limit (config key \`memory\`)`, "user", { cause: err })
         : new GatewayError("FNRUN_FUNCTION_CRASHED", `function \`${this.fn}\` crashed or closed the connection: ${err?.message ?? err}`, "system", { cause: err });
