@@ -233,6 +233,12 @@ describe("operating fnrun: logs, metrics, remote control, secrets", { timeout: 6
     assert.equal(invoked.code, 0, invoked.stderr);
     const remoteLogs = await d.cli(["logs", "tagger", "--invocation", invoked.stdout, "--host", controlUrl, "--token-file", tokenFile]);
     assert.equal(remoteLogs.stdout.split("\n").filter((l) => l.includes(" tagger remote ")).length, 9, remoteLogs.stdout);
+    const asJson = await d.cli(["invoke", "secretive", "--json", "--host", controlUrl, "--token-file", tokenFile]);
+    assert.equal(asJson.code, 0, asJson.stderr);
+    const answer = JSON.parse(asJson.stdout) as { status: number; headers: Record<string, string>; body: string };
+    assert.equal(answer.status, 200);
+    assert.match(answer.headers["content-type"], /json/);
+    assert.equal(JSON.parse(answer.body).stage, "ops");
     const noToken = await d.cli(["ls", "--host", controlUrl]);
     assert.equal(noToken.code, 2);
     assert.match(noToken.stderr, /needs the daemon's control token: pass --token-file FILE or set FNRUN_TOKEN/);
