@@ -26,6 +26,11 @@ export interface BuildFunctionOptions {
   onStep?: (step: "bundle" | "image", ms: number) => void;
   /** Who applies the Dockerfile: the embedded engine (default), buildah or docker (engine-tool.ts). */
   engine?: EngineName;
+  /**
+   * The bootstrap's source, when `base` is not a fnrun base image (`base = "REF"`): it goes
+   * into the image with the /run/fnrun mount point (generateDockerfile's foreignBase).
+   */
+  bootstrap?: string;
 }
 
 export interface BuildResult {
@@ -53,13 +58,22 @@ export async function buildFunction(store: ImageStore, options: BuildFunctionOpt
   // FROM names the base by its tag, which docker understands once the base is loaded under it;
   // a base known only by digest is named by digest.
   const baseRef = options.base.ref.startsWith("sha256:") ? options.base.digest : options.base.ref;
-  const dockerfile = generateDockerfile({ base: baseRef });
+  const foreignBase = options.bootstrap !== undefined;
+  const dockerfile = generateDockerfile({ base: baseRef, foreignBase });
   await mkdir(contextDir, { recursive: true });
+  if (foreignBase) {
+    await mkdir(path.join(contextDir, "fnrun"), { recursive: true });
+    await mkdir(path.join(contextDir, "run", "fnrun"), { recursive: true });
+    await chmod(path.join(contextDir, "run"), 0o755);
+    await chmod(path.join(contextDir, "run", "fnrun"), 0o755);
+    await writeAtomic(path.join(contextDir, "fnrun", "bootstrap.mjs"), options.bootstrap!, 0o644);
+  }
   await writeAtomic(path.join(contextDir, CONTEXT_ENTRY_NAME), bundle.code, 0o644);
   await writeAtomic(path.join(contextDir, "Dockerfile"), dockerfile, 0o644);
   const engine = options.engine ?? "embedded";
-  const tag = functionImageTag(options.name, bundle.digest) + (engine === "embedded" ? "" : `-${engine}`);
-  // A tool's image of the same bundle is already in the store: its tag names the bundle and the engine.
+  // A tool's image of the same bundle on the same base is found in the store by its tag, which
+  // names the bundle, the engine and the base (the embedded engine is fast enough to just apply).
+  const tag = functionImageTag(options.name, bundle.digest) + (engine === "embedded" ? "" : `-${engine}-${options.base.digest.slice(7, 15)}`);
   const image = engine === "embedded"
     ? await applyDockerfile(store, { dockerfile, contextDir, tag })
     : await store.resolve(tag).catch(() => buildWithTool(store, { engine, contextDir, tag, base: options.base }));

@@ -5,7 +5,9 @@
  * image (fnrun's base + bundle, FNRUN_ENTRY set): what `fnrun build` makes and `fnrun push`
  * sends. Its settings come from config.toml's [functions.NAME] when there is one.
  */
-import { isRegistryRef, parseRegistryRef, pullImage, type ImageInfo, type ImageStore, type RegistryOptions } from "../builder/index.ts";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { BOOTSTRAP_PATH_IN_IMAGE, formatRegistryRef, isRegistryRef, parseRegistryRef, pullImage, type ImageInfo, type ImageStore, type RegistryOptions } from "../builder/index.ts";
 import { functionConfigFor, type FnrunConfig } from "./config.ts";
 import type { Deployer, DeployResult } from "./deployer.ts";
 import type { DeploymentRecord } from "./deployments.ts";
@@ -63,4 +65,22 @@ export async function redeployImages(opts: ImageDeployOptions, records: Deployme
       }
     }),
   );
+}
+
+/**
+ * The image a function builds FROM: fnrun's base, or its `base = "REF"` — from the store when
+ * there (a registry reference pulled earlier, e.g. with `fnrun pull --insecure`), else pulled
+ * over HTTPS. A foreign base gets the bootstrap, read from fnrun's own base image.
+ */
+export async function functionBase(store: ImageStore, ref: string | undefined, fnrunBase: () => Promise<ImageInfo>): Promise<{ base: ImageInfo; bootstrap?: string }> {
+  const own = await fnrunBase();
+  if (!ref) return { base: own };
+  const storeRef = isRegistryRef(ref) ? formatRegistryRef(parseRegistryRef(ref)) : ref;
+  const image = await store.resolve(storeRef).catch(async (err: { code?: string }) => {
+    if (!isRegistryRef(ref) || err.code !== "FNRUN_IMAGE_NOT_FOUND") throw err;
+    return (await pullImage(store, ref)).image;
+  });
+  if (image.digest === own.digest) return { base: own };
+  const bootstrap = await readFile(join(await store.rootfs(own.digest), BOOTSTRAP_PATH_IN_IMAGE), "utf8");
+  return { base: image, bootstrap };
 }

@@ -47,7 +47,7 @@ describe("build engines", () => {
     assert.deepEqual(b, a, buildah.log());
     const images = JSON.parse((await buildah.cli(["images", "--json"])).stdout) as Array<{ ref: string; functions: string[] }>;
     const fn = images.find((i) => i.functions.includes("good"));
-    assert.match(fn?.ref ?? "", /^fn\/good:[0-9a-f]{12}-buildah$/);
+    assert.match(fn?.ref ?? "", /^fn\/good:[0-9a-f]{12}-buildah-[0-9a-f]{8}$/);
     // Deploying again finds the buildah image in the store: buildah is not run a second time.
     const t3 = performance.now();
     const again = await buildah.cli(["deploy", GOOD, "--json"]);
