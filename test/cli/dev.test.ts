@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -42,6 +42,8 @@ describe("fnrun dev and deploy progress", { timeout: 600_000 }, () => {
   });
   after(async () => {
     await d?.stop("SIGTERM");
+    if (d) await rm(d.dir, { recursive: true, force: true }); // its state dir holds images
+    if (fns) await rm(fns, { recursive: true, force: true });
   });
 
   test("fnrun deploy prints each step with its time (plain lines when not on a terminal), --json only JSON", async () => {

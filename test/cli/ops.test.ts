@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -104,6 +104,7 @@ describe("operating fnrun: logs, metrics, remote control, secrets", { timeout: 6
   });
   after(async () => {
     await d?.stop("SIGTERM");
+    if (d) await rm(d.dir, { recursive: true, force: true }); // its state dir holds images
   });
 
   const ids = new Map<string, string>();
