@@ -8,6 +8,12 @@ import { resolve } from "node:path";
 import { text } from "node:stream/consumers";
 import { CliError, type ControlClient } from "./client.ts";
 import { formatTable } from "./table.ts";
+import { imageCommands } from "./commands-images.ts";
+import * as ops from "./commands-ops.ts";
+import { deployWithProgress } from "./deploy-progress.ts";
+import { dev } from "./dev.ts";
+import { jobs } from "./commands-jobs.ts";
+import { reload } from "./commands-reload.ts";
 
 export interface CommandContext {
   configPath: string;
@@ -64,7 +70,9 @@ const up: Command = async (ctx) => {
   const handler = (signal: string) => onStop(signal);
   process.once("SIGINT", handler);
   process.once("SIGTERM", handler);
-  const daemon = await startDaemon({ configPath: ctx.configPath, log: createLogger(), listen: override });
+  const daemon = await startDaemon({ configPath: ctx.configPath, log: createLogger(process.stderr, ctx.json ? true : undefined), listen: override });
+  // SIGHUP re-reads config.toml, as `fnrun reload` does (gateway/reload.ts); a bad one changes nothing.
+  process.on("SIGHUP", () => void daemon.reload().catch(() => {}));
   await new Promise<void>((resolveStop) => {
     onStop = (signal) => {
       process.stderr.write(`${signal}: stopping every container…\n`);
@@ -80,24 +88,11 @@ const up: Command = async (ctx) => {
 
 const deploy: Command = (ctx) =>
   withClient(ctx, async (client) => {
-    let failed = 0;
-    const all: unknown[] = [];
-    for (const dir of need(ctx, "DIR", "Usage: fnrun deploy DIR...")) {
-      const { status, body } = await client.json<{ results: Array<Record<string, any>> } & Partial<ApiError>>("POST", "/v1/functions", { path: resolve(dir) });
-      if (!body.results) failIfError(status, body);
-      for (const r of body.results ?? []) {
-        all.push(r);
-        if (r.error) {
-          failed++;
-          if (!ctx.json) process.stderr.write(`fnrun: deploy ${r.name}: ${r.error.message}\n`);
-        } else if (!ctx.json) {
-          const routes = (r.routes as Array<{ method: string; path: string }>).map((x) => `${x.method === "*" ? "" : `${x.method} `}${x.path}`).join(", ");
-          ctx.out(`deployed ${r.name} revision ${r.revision} (build ${r.timings.build} ms, start ${r.timings.start} ms) → ${routes}\n`);
-        }
-      }
-    }
+    const all: Array<Record<string, any>> = [];
+    const output = { json: ctx.json, tty: Boolean(process.stdout.isTTY), out: ctx.out, err: (t: string) => process.stderr.write(t) };
+    for (const dir of need(ctx, "DIR", "Usage: fnrun deploy DIR...")) all.push(...(await deployWithProgress(client, dir, output)));
     if (ctx.json) ctx.out(JSON.stringify(all, null, 2) + "\n");
-    return failed > 0 ? 1 : 0;
+    return all.some((r) => r.error) ? 1 : 0;
   });
 
 const build: Command = (ctx) =>
@@ -163,6 +158,11 @@ const invoke: Command = (ctx) =>
     const path = (ctx.values.path as string | undefined) ?? `/${name}`;
     const res = await client.raw(method, `/v1/functions/${encodeURIComponent(name)}/invoke?path=${encodeURIComponent(path)}`, { body, headers });
     const status = res.statusCode ?? 0;
+    if (ctx.json) {
+      // For scripts: the whole answer as one object (the body as text).
+      ctx.out(JSON.stringify({ status, headers: res.headers, body: await text(res) }) + "\n");
+      return status < 300 ? 0 : 1;
+    }
     if (ctx.values.include) {
       ctx.out(`HTTP ${status}\n`);
       for (const [k, v] of Object.entries(res.headers)) ctx.out(`${k}: ${v}\n`);
@@ -180,15 +180,4 @@ const invoke: Command = (ctx) =>
 
 const COMMAND_USAGE_INVOKE = "Usage: fnrun invoke NAME [--data DATA] [--path /PATH]";
 
-const logs: Command = (ctx) =>
-  withClient(ctx, async (client) => {
-    const [name] = need(ctx, "NAME", "Usage: fnrun logs NAME [--tail N]");
-    const tail = (ctx.values.tail as string | undefined) ?? "200";
-    if (!/^\d+$/.test(tail)) throw new CliError(`--tail: expected a number of lines, got "${tail}"`, 2);
-    const { status, body } = await client.json<string>("GET", `/v1/functions/${encodeURIComponent(name)}/logs?tail=${tail}`);
-    failIfError(status, body);
-    ctx.out(ctx.json ? JSON.stringify({ name, lines: body.split("\n").filter(Boolean) }) + "\n" : body);
-    return 0;
-  });
-
-export const commands: Record<string, Command> = { up, deploy, build, ls, rm, invoke, logs };
+export const commands: Record<string, Command> = { up, deploy, build, ls, rm, reload, invoke, logs: ops.logs, secret: ops.secret, metrics: ops.metrics, dev, jobs, ...imageCommands({ deploy }) };

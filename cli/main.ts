@@ -9,19 +9,30 @@ import { loadConfig } from "../gateway/config.ts";
 import { ControlClient, CliError } from "./client.ts";
 import { COMMAND_HELP, MAIN_HELP } from "./help.ts";
 import { commands, type CommandContext } from "./commands.ts";
+import { remoteTarget } from "./remote-target.ts";
+import { formatError } from "./user-errors.ts";
 
 const COMMON: NonNullable<ParseArgsConfig["options"]> = {
   config: { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
+  host: { type: "string" },
+  "token-file": { type: "string" },
 };
 
-const OPTIONS: Record<string, NonNullable<ParseArgsConfig["options"]>> = {
+export const OPTIONS: Record<string, NonNullable<ParseArgsConfig["options"]>> = {
   up: { listen: { type: "string" } },
-  deploy: {},
+  deploy: { image: { type: "string" }, name: { type: "string" }, insecure: { type: "boolean" }, username: { type: "string" }, "password-stdin": { type: "boolean" } },
   build: { dockerfile: { type: "boolean" } },
   ls: {},
+  push: { insecure: { type: "boolean" }, username: { type: "string" }, "password-stdin": { type: "boolean" } },
+  pull: { insecure: { type: "boolean" }, username: { type: "string" }, "password-stdin": { type: "boolean" } },
+  images: { revisions: { type: "boolean" } },
+  image: { output: { type: "string", short: "o" }, format: { type: "string" } },
+  run: { memory: { type: "string" }, cpus: { type: "string" }, insecure: { type: "boolean" }, username: { type: "string" }, "password-stdin": { type: "boolean" } },
+  ps: {},
   rm: {},
+  reload: {},
   invoke: {
     data: { type: "string", short: "d" },
     path: { type: "string", short: "p" },
@@ -29,11 +40,19 @@ const OPTIONS: Record<string, NonNullable<ParseArgsConfig["options"]>> = {
     header: { type: "string", short: "H", multiple: true },
     include: { type: "boolean", short: "i" },
   },
-  logs: { tail: { type: "string" } },
+  logs: { tail: { type: "string" }, follow: { type: "boolean", short: "f" }, since: { type: "string" }, invocation: { type: "string" } },
+  secret: {},
+  metrics: {},
+  dev: {},
+  jobs: {},
 };
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === "help" && rest[0] && COMMAND_HELP[rest[0]]) {
+    process.stdout.write(COMMAND_HELP[rest[0]]);
+    return 0;
+  }
   if (!name || name === "--help" || name === "-h" || name === "help") {
     process.stdout.write(MAIN_HELP);
     return name ? 0 : 2;
@@ -63,6 +82,9 @@ export async function main(argv: string[]): Promise<number> {
     json: Boolean(parsed.values.json),
     out: (text) => process.stdout.write(text),
     client: async () => {
+      // --host / FNRUN_HOST: a daemon's TCP control listener, with its token (remote-target.ts).
+      const remote = await remoteTarget(parsed.values as Record<string, unknown>);
+      if (remote) return new ControlClient(remote);
       const { config } = await loadConfig(configPath);
       return new ControlClient(config.control.socket);
     },
@@ -75,9 +97,8 @@ export async function run(argv: string[]): Promise<void> {
   try {
     process.exitCode = await main(argv);
   } catch (err) {
-    const e = err as Error & { kind?: string; exitCode?: number };
-    const userError = err instanceof CliError || e.kind === "user";
-    process.stderr.write(`fnrun: ${userError ? e.message : (e.stack ?? e.message)}\n`);
-    process.exitCode = e.exitCode ?? 1;
+    // User errors: the message with its fix, no stack (user-errors.ts); --json: one JSON object.
+    process.stderr.write(formatError(err, argv.includes("--json")));
+    process.exitCode = (err as { exitCode?: number }).exitCode ?? 1;
   }
 }

@@ -16,8 +16,15 @@
  *   max_body      = "6MiB"            largest request body accepted (size, ≥ 0)
  * [daemon]
  *   state_dir     = ".fnrun"          images, runc state, instance bundles, logs, sockets
- * [control]                          no keys yet: the control API socket is
- *                                     <state_dir>/fnrun.sock, mode 0600
+ * [control]                          the control API socket is always <state_dir>/fnrun.sock,
+ *                                     mode 0600, no token
+ *   listen        = "10.0.0.5:7070"   also serve the control API (and /metrics) on TCP, remote CLI
+ *                                     (`--host`); requires token_file; unset: unix socket only
+ *   token_file    = "control.token"   file holding the bearer token for listen (whitespace trimmed,
+ *                                     at least 16 characters; keep it mode 0600)
+ * [build]
+ *   engine        = "embedded"        who applies the generated Dockerfile: "embedded" (no daemon,
+ *                                     no RUN), "buildah" or "docker" (the tool builds, fnrun imports)
  * [pool]
  *   stem_cells    = 2                 generic prewarmed containers, specialized on demand (≥ 0)
  *   memory_budget = "2GiB"            warm instances beyond it are evicted, least recently used first
@@ -45,12 +52,18 @@
  *                                     as in [defaults], for this function only
  *   env           = { KEY = "value" } passed at container start, never baked into the image;
  *                                     values must be strings; keys [A-Za-z_][A-Za-z0-9_]*, not FNRUN_*
- *   schedule      = "0 3 * * *"       cron expression: run the function's scheduled() handler
- *   timezone      = "Europe/Berlin"   IANA time zone of schedule (checked by the scheduler)
+ *   base          = "REF"             build FROM this image (e.g. a Node image from a registry) instead
+ *                                     of fnrun's base; needs node on its PATH; full cold starts
+ *   schedule      = "0 3 * * *"       cron expression (5 fields, or @hourly @daily @weekly @monthly
+ *                                     @yearly): runs the function's scheduled() handler; one that
+ *                                     never fires ("0 0 30 2 *") is an error (gateway/schedule.ts)
+ *   timezone      = "Europe/Berlin"   IANA time zone of schedule (default: the host's)
+ *   overlap       = "forbid"          "forbid": a run due while the last one runs is skipped; "allow"
  */
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
+import { checkSchedule, type OverlapPolicy } from "./schedule.ts";
 import { describe, formatSize, parseDuration, parseSize } from "./units.ts";
 
 export { parseDuration, parseSize } from "./units.ts";
@@ -80,7 +93,10 @@ export interface FunctionConfig extends FunctionLimits {
   routes: Route[];
   env: Record<string, string>;
   schedule?: string;
+  /** `base = "REF"`: the image to build FROM instead of fnrun's host-derived base. */
+  base?: string;
   timezone?: string;
+  overlap?: OverlapPolicy;
 }
 
 export interface FnrunConfig {
@@ -88,7 +104,8 @@ export interface FnrunConfig {
   root: string;
   gateway: { listen: { host: string; port: number }; maxBodyBytes: number };
   daemon: { stateDir: string };
-  control: { socket: string };
+  control: { socket: string; listen?: { host: string; port: number }; tokenFile?: string };
+  build: { engine: "embedded" | "buildah" | "docker" };
   pool: { stemCells: number; memoryBudgetBytes: number; idleTimeoutMs: number };
   defaults: FunctionLimits;
   functions: Map<string, FunctionConfig>;
@@ -134,13 +151,14 @@ const DEFAULT_LIMITS: FunctionLimits = {
 };
 
 const KNOWN = {
-  "": ["gateway", "daemon", "control", "pool", "defaults", "functions"],
+  "": ["gateway", "daemon", "control", "build", "pool", "defaults", "functions"],
   gateway: ["listen", "max_body"],
+  build: ["engine"],
   daemon: ["state_dir"],
-  control: [],
+  control: ["listen", "token_file"],
   pool: ["stem_cells", "memory_budget", "idle_timeout"],
   defaults: ["memory", "cpu", "timeout", "concurrency", "min_instances", "max_instances", "max_queue", "pids", "tmp"],
-  function: ["dir", "routes", "env", "schedule", "timezone", "memory", "cpu", "timeout", "concurrency",
+  function: ["dir", "base", "routes", "env", "schedule", "timezone", "overlap", "memory", "cpu", "timeout", "concurrency",
     "min_instances", "max_instances", "max_queue", "pids", "tmp"],
 } as const;
 
@@ -154,6 +172,7 @@ export function defaultConfig(root: string): FnrunConfig {
     gateway: { listen: { host: "127.0.0.1", port: 8080 }, maxBodyBytes: 6 * MiB },
     daemon: { stateDir },
     control: { socket: path.join(stateDir, "fnrun.sock") },
+    build: { engine: "embedded" },
     pool: { stemCells: 2, memoryBudgetBytes: 2 * 2 ** 30, idleTimeoutMs: 5 * 60_000 },
     defaults: { ...DEFAULT_LIMITS },
     functions: new Map(),
@@ -215,7 +234,20 @@ export function parseConfig(text: string, options: { path?: string; root: string
     d.error("daemon.state_dir", `the control socket ${config.control.socket} would be ${socketBytes} bytes long; ` +
       `unix socket paths are limited to ${MAX_SOCKET_PATH} bytes, so choose a shorter state_dir`);
   }
-  d.table("control", raw.control, KNOWN.control);
+  const control = d.table("control", raw.control, KNOWN.control);
+  const controlListen = d.field("control.listen", control.listen, parseListen, undefined);
+  if (controlListen) config.control.listen = controlListen;
+  const tokenFile = d.field("control.token_file", control.token_file, nonEmptyString, undefined);
+  if (tokenFile !== undefined) config.control.tokenFile = path.resolve(config.root, tokenFile);
+  if (config.control.listen && !config.control.tokenFile) {
+    d.error("control.listen", "a TCP control listener needs a bearer token: set control.token_file to a file holding one (e.g. `openssl rand -hex 32 > control.token`)");
+  }
+
+  const build = d.table("build", raw.build, KNOWN.build);
+  config.build.engine = d.field("build.engine", build.engine, (v) => {
+    if (v === "embedded" || v === "buildah" || v === "docker") return v;
+    throw new Error(`expected "embedded", "buildah" or "docker", got ${describe(v)}`);
+  }, config.build.engine);
 
   const pool = d.table("pool", raw.pool, KNOWN.pool);
   config.pool.stemCells = d.field("pool.stem_cells", pool.stem_cells, whole(0), config.pool.stemCells);
@@ -290,11 +322,12 @@ function readFunction(d: Diagnostics, key: string, name: string, value: unknown,
     else Object.defineProperty(env, k, { value: v, enumerable: true, writable: true, configurable: true });
   }
   const fn: FunctionConfig = { name, dir: path.resolve(config.root, dir), routes, env, ...readLimits(d, key, value, config.defaults) };
-  const schedule = d.field(`${key}.schedule`, value.schedule, nonEmptyString, undefined);
-  const timezone = d.field(`${key}.timezone`, value.timezone, nonEmptyString, undefined);
-  if (schedule !== undefined) fn.schedule = schedule;
-  if (timezone !== undefined) fn.timezone = timezone;
-  if (timezone !== undefined && schedule === undefined) d.warn(`${key}.timezone`, `has no effect without schedule`);
+  const base = d.field(`${key}.base`, value.base, nonEmptyString, undefined);
+  if (base !== undefined) fn.base = base;
+  const sched = checkSchedule(value);
+  for (const e of sched.errors) d.error(`${key}.${e.key}`, e.message);
+  for (const w of sched.warnings) d.warn(`${key}.${w.key}`, w.message);
+  Object.assign(fn, sched.values);
   return fn;
 }
 

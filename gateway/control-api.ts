@@ -3,7 +3,6 @@
  * The daemon's versioned REST API (/v1/...), served on a root-only unix socket. The CLI
  * is its only client, as docker is dockerd's. Handlers are closures over what they need.
  */
-import { open, stat } from "node:fs/promises";
 import type { HttpBindings } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { Hono } from "hono";
@@ -14,6 +13,12 @@ import type { InvocationLog } from "./invocation-log.ts";
 import { httpErrorFor } from "./errors.ts";
 import type { FunctionDefinition, FunctionPools } from "./function-definition.ts";
 import { proxy, sendError } from "./proxy.ts";
+import { createJobsApi } from "./control-jobs.ts";
+import type { JobService } from "./jobs.ts";
+import { serveLogs } from "./log-reader.ts";
+import { createImagesApi, type ImagesApiOptions } from "./control-images.ts";
+import { deployEvents, wantsEvents } from "./deploy-stream.ts";
+import { mountSecretRoutes, type SecretRoutesOptions } from "./secrets.ts";
 import type { RouteTable } from "./routes.ts";
 
 export interface ControlApiOptions {
@@ -24,12 +29,19 @@ export interface ControlApiOptions {
   routes: () => RouteTable;
   maxBodyBytes: number;
   version: string;
+  /** The image endpoints (control-images.ts). */
+  images?: ImagesApiOptions;
+  /** Re-reads config.toml and redeploys what changed (gateway/reload.ts); throws ConfigError for a bad one. */
+  reload?: () => Promise<unknown>;
+  /** Scheduled jobs (GET /v1/jobs, POST /v1/jobs/:name/run: control-jobs.ts). */
+  jobs?: () => JobService | null;
+  /** `fnrun secret`: keys and redeploys (gateway/secrets.ts). */
+  secrets?: SecretRoutesOptions;
 }
-
-const MAX_LOG_BYTES = 1 << 20;
 
 export function createControlApi(opts: ControlApiOptions) {
   const app = new Hono<{ Bindings: HttpBindings }>().basePath("/v1");
+  if (opts.images) app.route("/", createImagesApi(opts.images));
 
   app.onError((err, c) => {
     const e = httpErrorFor(err);
@@ -42,6 +54,13 @@ export function createControlApi(opts: ControlApiOptions) {
   app.get("/health", (c) => c.json({ ok: true, version: opts.version, functions: opts.pools.list().length }));
 
   app.get("/pool", (c) => c.json(opts.pools.stats));
+
+  // A bad config throws ConfigError (400 with every diagnostic, via onError) and changes nothing.
+  app.post("/reload", async (c) => {
+    if (!opts.reload) return c.json({ error: "not found", code: "FNRUN_ROUTE_NOT_FOUND", message: "this daemon cannot reload" }, 404);
+    const result = (await opts.reload()) as { failed?: unknown[] };
+    return c.json(result, result.failed?.length ? 207 : 200);
+  });
 
   // Recent invocations, newest last: how each started (warm, stem, cold) and its phase timings.
   app.get("/invocations", (c) => {
@@ -64,6 +83,8 @@ export function createControlApi(opts: ControlApiOptions) {
   app.post("/functions", async (c) => {
     const { path } = await jsonBody<{ path?: unknown }>(c.req.raw);
     if (typeof path !== "string" || path === "") return c.json({ error: "bad request", code: "FNRUN_BAD_REQUEST", message: 'expected a JSON body like {"path": "/abs/functions/hello"}' }, 400);
+    // `fnrun deploy` asks for events: each step as it finishes (deploy-stream.ts).
+    if (wantsEvents(c.req.header("accept"))) return deployEvents(opts.deployer, path);
     const results: Array<DeployResult | { name: string; error: ReturnType<typeof httpErrorFor>["body"] }> = [];
     for (const dir of await opts.deployer.functionDirs(path)) {
       const fc = opts.deployer.configFor(dir);
@@ -99,8 +120,9 @@ export function createControlApi(opts: ControlApiOptions) {
     const name = c.req.param("name");
     const def = opts.pools.definition(name);
     if (!def) return c.json({ error: "function not found", code: "FNRUN_FUNCTION_NOT_FOUND", message: `function \`${name}\` is not deployed` }, 404);
-    const tail = Math.max(1, Math.min(10_000, Number(c.req.query("tail") ?? 200) || 200));
-    return c.text(await tailLines(def.logFile, tail));
+    // ?since=10m|ISO &invocation=ID &tail=N &follow=1 (streams new lines until the client leaves)
+    await serveLogs(def.logFile, (k) => c.req.query(k), c.env.incoming, c.env.outgoing);
+    return RESPONSE_ALREADY_SENT;
   });
 
   // Invokes the function with the request as it came (method, headers, body), at `?path=`.
@@ -125,6 +147,10 @@ export function createControlApi(opts: ControlApiOptions) {
     return RESPONSE_ALREADY_SENT;
   });
 
+  if (opts.secrets) mountSecretRoutes(app, opts.secrets);
+
+  app.route("/", createJobsApi(opts.jobs ?? (() => null)));
+
   app.notFound((c) => c.json({ error: "not found", code: "FNRUN_ROUTE_NOT_FOUND", message: `no control endpoint ${c.req.method} ${c.req.path}` }, 404));
   return app;
 }
@@ -134,22 +160,5 @@ async function jsonBody<T>(req: Request): Promise<Partial<T>> {
     return (await req.json()) as Partial<T>;
   } catch {
     return {};
-  }
-}
-
-/** The last `n` lines of a log file, reading at most its last MiB. */
-async function tailLines(file: string, n: number): Promise<string> {
-  const size = await stat(file).then((s) => s.size, () => 0);
-  if (size === 0) return "";
-  const fh = await open(file, "r");
-  try {
-    const len = Math.min(size, MAX_LOG_BYTES);
-    const buf = Buffer.alloc(len);
-    await fh.read(buf, 0, len, size - len);
-    const lines = buf.toString("utf8").split("\n");
-    if (lines.at(-1) === "") lines.pop();
-    return lines.slice(-n).join("\n") + "\n";
-  } finally {
-    await fh.close();
   }
 }

@@ -18,11 +18,18 @@ import { Runc } from "../runtime/runc.ts";
 import { loadConfig, type FnrunConfig, type FunctionLimits } from "./config.ts";
 import { createControlApi } from "./control-api.ts";
 import { Deployer, type DeployResult } from "./deployer.ts";
+import { redeployImages } from "./image-deploy.ts";
 import { DeploymentLog } from "./deployments.ts";
 import { InvocationLog } from "./invocation-log.ts";
+import { JobStore } from "./job-store.ts";
+import { JobService, verifyScheduledHandler } from "./jobs.ts";
+import { Metrics, withMetricsRoute } from "./metrics.ts";
+import { startRemoteControl } from "./remote-control.ts";
+import { SecretStore } from "./secrets.ts";
 import type { FunctionDefinition } from "./function-definition.ts";
 import type { Logger } from "./log.ts";
 import { createPublicServer } from "./public-server.ts";
+import { reloadConfig, type ReloadResult } from "./reload.ts";
 import { timeoutLogger } from "./timeout-log.ts";
 import { RouteTable, type RouteSpec } from "./routes.ts";
 
@@ -41,6 +48,8 @@ export interface Daemon {
   url: string;
   controlSocket: string;
   deployed: Array<DeployResult | { name: string; error: string }>;
+  /** Re-reads config.toml and redeploys what changed; a bad config throws and changes nothing. */
+  reload(): Promise<ReloadResult>;
   close(): Promise<void>;
 }
 
@@ -96,6 +105,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         connections: opts.connections,
         stem: opts.stem,
       });
+    // Secrets (fnrun secret set) join config.toml's env at each instance start, never the image.
+    const secrets = new SecretStore(stateDir);
+    await secrets.init();
+    const envOf = (def: FunctionDefinition) => ({ ...def.config.env, ...secrets.envFor(def.name) });
     const limitsOf = (c: FunctionLimits): InstanceLimits => ({ memoryBytes: c.memoryBytes, cpu: c.cpu, pids: c.pids, tmpBytes: c.tmpBytes });
     const baseRootfs = await store.rootfs(baseInfo.digest);
     const baseConfig = await store.imageConfig(baseInfo.digest);
@@ -105,14 +118,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       memoryBudgetBytes: config.pool.memoryBudgetBytes,
       onError: (err) => log.error(`pool: ${(err as Error).message}`),
       startCold: (def) =>
-        instanceStarter({ name: def.name, revision: def.revision, rootfs: def.rootfs, image: def.imageConfig, env: def.config.env, limits: limitsOf(def.config), connections: def.concurrency }),
+        instanceStarter({ name: def.name, revision: def.revision, rootfs: def.rootfs, image: def.imageConfig, env: envOf(def), limits: limitsOf(def.config), connections: def.concurrency }),
       // Stem cells run the base image with the [defaults] limits until one becomes a function.
       stemCells: config.pool.stemCells,
       stemMemoryBytes: config.defaults.memoryBytes,
       startStem: () =>
         instanceStarter({ name: "stem", rootfs: baseRootfs, image: baseConfig, env: {}, limits: limitsOf(config.defaults), connections: config.defaults.concurrency, stem: true }),
       specialize: async (stem, def) => {
-        await stem.specialize({ name: def.name, revision: def.revision, bundlePath: def.bundlePath, env: def.config.env, limits: limitsOf(def.config) });
+        await stem.specialize({ name: def.name, revision: def.revision, bundlePath: def.bundlePath, env: envOf(def), limits: limitsOf(def.config) });
         return stem;
       },
     });
@@ -125,7 +138,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     let routes = new RouteTable(new Map());
     const deployments = new DeploymentLog(stateDir);
     const invocations = new InvocationLog();
+    // Prometheus metrics, served at /metrics on the control listener(s) only.
+    const metrics = new Metrics(pools);
     const previous = await deployments.load();
+    // Scheduled jobs (jobs.ts): armed as each function with a schedule is deployed; stopped before the pools.
+    const jobStore = new JobStore(stateDir);
+    await jobStore.load((err) => log.warn(err.message));
+    const jobs = new JobService({ pools, store: jobStore, log, idleTimeoutMs: config.pool.idleTimeoutMs });
+    teardown.push(async () => jobs.close());
     const deployer = new Deployer({
       config,
       store,
@@ -134,23 +154,55 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       deployments,
       onRoutes: (name: string, r: RouteSpec[] | null) => {
         routes = routes.with(name, r);
+        jobs.sync(name);
       },
+      verify: verifyScheduledHandler,
     });
 
-    const control = createAdaptorServer({
-      fetch: createControlApi({ deployer, deployments, invocations, pools, routes: () => routes, maxBodyBytes: config.gateway.maxBodyBytes, version: VERSION }).fetch,
-    }) as Server;
+    metrics.instrument(deployer);
+    // fnrun reload / SIGHUP: config.toml again, changed functions redeployed; a bad one changes nothing.
+    const reload = async (): Promise<ReloadResult> => {
+      try {
+        const r = await reloadConfig({ configPath: opts.configPath, current: config, deployer });
+        log.info(`reloaded ${config.path}`, { deployed: r.deployed.map((x) => x.name), removed: r.removed, failed: r.failed.map((x) => x.name), restartNeeded: r.restartNeeded });
+        return r;
+      } catch (err) {
+        log.error(`reload refused, keeping the running config: ${(err as Error).message}`);
+        throw err;
+      }
+    };
+    // A changed secret reaches a function through a redeploy: new instances, old ones drain.
+    const redeploy = async (name: string) => {
+      const record = deployments.get(name);
+      if (!record || !pools.definition(name)) return false;
+      await deployer.deploy(deployer.configFor(record.dir));
+      return true;
+    };
+
+    const controlFetch = withMetricsRoute(createControlApi({ deployer, deployments, invocations, pools, routes: () => routes, maxBodyBytes: config.gateway.maxBodyBytes, version: VERSION, images: { store, deployer, deployments, pools, config, base: baseImage, runc, rootfsPath: (d) => rootfsMount.pathOf(d) }, reload: () => reload(), jobs: () => jobs, secrets: { secrets, redeploy } }).fetch, metrics);
+    const control = createAdaptorServer({ fetch: controlFetch }) as Server;
     await listenUnix(control, socketPath);
     teardown.push(async () => {
-      await closeServer(control);
+      const closed = closeServer(control);
+      control.closeIdleConnections();
+      setTimeout(() => control.closeAllConnections(), 2000).unref(); // `fnrun logs -f` never ends by itself
+      await closed;
       await unlink(socketPath).catch(() => {});
     });
+    // The same API on TCP for a remote CLI, behind a bearer token (remote-control.ts).
+    if (config.control.listen && config.control.tokenFile) {
+      const remote = await startRemoteControl({ listen: config.control.listen, tokenFile: config.control.tokenFile, fetch: controlFetch, log });
+      teardown.push(() => remote.close());
+      log.info(`control API listening on ${remote.url}`, { tokenFile: config.control.tokenFile });
+    }
 
     // Functions of config.toml, then those deployed by the CLI in an earlier run.
     const dirs = new Map<string, string>();
     for (const fc of config.functions.values()) dirs.set(fc.name, fc.dir);
-    for (const r of previous) if (!dirs.has(r.name)) dirs.set(r.name, r.dir);
-    for (const r of previous) if (dirs.get(r.name) !== r.dir) await deployments.delete(r.name);
+    // Functions deployed from an image (`deploy --image`) come back from the store (image-deploy.ts).
+    const fromImages = previous.filter((r) => r.source && !dirs.has(r.name));
+    for (const r of previous) if (!dirs.has(r.name) && !r.source) dirs.set(r.name, r.dir);
+    for (const r of previous) if (dirs.get(r.name) !== r.dir && !fromImages.includes(r)) await deployments.delete(r.name);
 
     const deployed: Daemon["deployed"] = await Promise.all(
       [...dirs.values()].map(async (dir) => {
@@ -165,6 +217,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         }
       }),
     );
+    deployed.push(...(await redeployImages({ store, deployer, config }, fromImages, log)));
 
     // Stem cells start once the deploys are done, in the background: they never delay a request.
     pools.fillStemCells();
@@ -172,7 +225,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const gateway = createPublicServer({
       routes: () => routes,
       maxBodyBytes: config.gateway.maxBodyBytes,
-      onInvocation: (record) => invocations.add(record),
+      onInvocation: (record) => {
+        invocations.add(record);
+        metrics.record(record);
+      },
       invoker: {
         acquire: (name) => pools.acquire(name),
         onTimeout: timeoutLogger((fn, line) => logs.append(fn, line)),
@@ -198,6 +254,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
     let closing: Promise<void> | null = null;
     return {
+      reload,
       config,
       url,
       controlSocket: socketPath,

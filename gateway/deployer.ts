@@ -11,8 +11,10 @@ import type { ImageInfo, ImageStore } from "../builder/index.ts";
 import { buildFunction, ENTRY_IN_IMAGE } from "../builder/index.ts";
 import { functionConfigFor, type FnrunConfig, type FunctionConfig } from "./config.ts";
 import type { DeploymentLog, DeploymentRecord } from "./deployments.ts";
+import type { PooledInstance } from "../runtime/function-pool.ts";
 import type { FunctionDefinition, FunctionPools } from "./function-definition.ts";
 import { defaultRoutes, type RouteSpec } from "./routes.ts";
+import { functionBase } from "./image-deploy.ts";
 
 const ENTRY_NAMES = ["index.ts", "index.js", "index.mjs"];
 
@@ -26,6 +28,9 @@ export interface DeployResult {
   timings: { build: number; start: number; total: number };
 }
 
+/** The steps of a deploy, in order. */
+export type DeployStep = "bundle" | "image" | "start";
+
 export interface DeployerOptions {
   config: FnrunConfig;
   store: ImageStore;
@@ -34,6 +39,8 @@ export interface DeployerOptions {
   deployments: DeploymentLog;
   /** Called when a function's routes change (null: removed). */
   onRoutes: (name: string, routes: RouteSpec[] | null) => void;
+  /** Asked about the new revision's first instance before it serves; throwing fails the deploy (jobs.ts checks scheduled()). */
+  verify?: (def: FunctionDefinition, instance: PooledInstance) => Promise<void>;
 }
 
 export class Deployer {
@@ -70,13 +77,24 @@ export class Deployer {
   }
 
   /** Builds the image of `fc` (and its Dockerfile) without deploying it. */
-  async build(fc: FunctionConfig) {
-    return buildFunction(this.#opts.store, { name: fc.name, dir: fc.dir, stateDir: this.#opts.config.daemon.stateDir, base: await this.#opts.base() });
+  async build(fc: FunctionConfig, onStep?: (step: DeployStep, ms: number) => void) {
+    const { base, bootstrap } = await functionBase(this.#opts.store, fc.base, this.#opts.base);
+    return buildFunction(this.#opts.store, { name: fc.name, dir: fc.dir, stateDir: this.#opts.config.daemon.stateDir, base, bootstrap, onStep, engine: this.#opts.config.build.engine });
   }
 
-  deploy(fc: FunctionConfig): Promise<DeployResult> {
+  /** `onStep` is told as each step (bundle, image, start) is done, with its ms (`fnrun deploy` progress). */
+  deploy(fc: FunctionConfig, onStep?: (step: DeployStep, ms: number) => void): Promise<DeployResult> {
     const prev = this.#locks.get(fc.name) ?? Promise.resolve();
-    const next = prev.catch(() => {}).then(() => this.#deploy(fc));
+    const next = prev.catch(() => {}).then(() => this.#deploy(fc, onStep));
+    this.#locks.set(fc.name, next);
+    void next.finally(() => this.#locks.get(fc.name) === next && this.#locks.delete(fc.name)).catch(() => {});
+    return next;
+  }
+
+  /** Deploys a ready image (`fnrun deploy --image`, image-deploy.ts) instead of building fc.dir. */
+  deployImage(fc: FunctionConfig, image: ImageInfo): Promise<DeployResult> {
+    const prev = this.#locks.get(fc.name) ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(() => this.#deploy(fc, undefined, image));
     this.#locks.set(fc.name, next);
     void next.finally(() => this.#locks.get(fc.name) === next && this.#locks.delete(fc.name)).catch(() => {});
     return next;
@@ -90,9 +108,9 @@ export class Deployer {
     return removed || known;
   }
 
-  async #deploy(fc: FunctionConfig): Promise<DeployResult> {
+  async #deploy(fc: FunctionConfig, onStep?: (step: DeployStep, ms: number) => void, ready?: ImageInfo): Promise<DeployResult> {
     const t0 = performance.now();
-    const built = await this.build(fc);
+    const built = ready ? { image: ready, dockerfile: "" } : await this.build(fc, onStep);
     const t1 = performance.now();
     const { store } = this.#opts;
     const [rootfs, image, base] = await Promise.all([store.rootfs(built.image.digest), store.imageConfig(built.image.digest), this.#opts.base()]);
@@ -114,10 +132,12 @@ export class Deployer {
       bundlePath: join(rootfs, ENTRY_IN_IMAGE),
       logFile: join(this.#opts.config.daemon.stateDir, "logs", `${fc.name}.log`),
     };
-    await this.#opts.pools.deploy(def);
+    const verify = this.#opts.verify;
+    await this.#opts.pools.deploy(def, verify && ((instance) => verify(def, instance)));
     const t2 = performance.now();
+    onStep?.("start", t2 - t1);
     this.#opts.onRoutes(fc.name, routes);
-    const record: DeploymentRecord = { name: fc.name, dir: fc.dir, revision: def.revision, image: def.image, deployedAt: new Date().toISOString() };
+    const record: DeploymentRecord = { name: fc.name, dir: fc.dir, revision: def.revision, image: def.image, deployedAt: new Date().toISOString(), ...(ready ? { source: ready.ref } : {}) };
     await this.#opts.deployments.set(record);
     return {
       name: fc.name,

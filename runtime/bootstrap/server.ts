@@ -14,6 +14,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import { getRequestListener } from "@hono/node-server";
 import { renameSync, unlinkSync } from "node:fs";
 import { pathToFileURL } from "node:url";
+import { runTagged, tagStream } from "./console-tag.ts";
 
 type Env = Record<string, string>;
 interface Ctx {
@@ -23,12 +24,17 @@ interface Ctx {
   invocationId?: string;
 }
 type Handler = (request: Request, env: Env, ctx: Ctx) => unknown;
+type ScheduledHandler = (event: { cron: string; scheduledTime: number }, env: Env, ctx: Ctx) => unknown;
 
 const SOCKET_DIR = process.env.FNRUN_SOCKET_DIR || "/run/fnrun";
 const SOCKET_PATH = `${SOCKET_DIR}/fn.sock`;
 /** The one path a stem cell is specialized through; reserved in every instance (409 once loaded). */
 const LOAD_PATH = "/__fnrun/load";
 const MAX_LOAD_BODY = 1024 * 1024;
+/** A cron run: `POST {cron, scheduledTime}` → the module's scheduled(event, env, ctx). Only the host sends it (the gateway refuses /__fnrun/ paths). */
+const SCHEDULED_PATH = "/__fnrun/scheduled";
+/** The module's scheduled() handler, when it has one (set by loadHandler). */
+let scheduledHandler: ScheduledHandler | undefined;
 
 /**
  * Node builds its fetch classes lazily; the first use costs ~25 ms (FACTS.md), and far more
@@ -56,6 +62,9 @@ function selfRequest(socketPath: string, method: string, path: string, body?: st
   });
 }
 
+// Lines written during an invocation carry its id (console-tag.ts), also under concurrency.
+tagStream(process.stdout);
+tagStream(process.stderr);
 process.on("unhandledRejection", (err) => console.error("fnrun: unhandled rejection:", err));
 // pid 1 of a pid namespace gets no default signal handlers: without these it ignores SIGTERM/SIGINT.
 for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => process.exit(0));
@@ -73,9 +82,12 @@ function functionEnv(): Env {
 /** Imports the bundle and finds its handler: module worker `{ fetch }` or a plain function. */
 async function loadHandler(entry: string): Promise<Handler> {
   const mod = (await import(pathToFileURL(entry).href)) as { default?: unknown };
-  const d = mod.default as { fetch?: unknown } | ((...a: unknown[]) => unknown) | undefined;
+  const d = mod.default as { fetch?: unknown; scheduled?: unknown } | ((...a: unknown[]) => unknown) | undefined;
   if (typeof d === "function") return d as Handler;
+  if (d && typeof d.scheduled === "function") scheduledHandler = (d.scheduled as ScheduledHandler).bind(d);
   if (d && typeof d.fetch === "function") return (d.fetch as Handler).bind(d);
+  // A cron-only function: requests get a 404 that says why.
+  if (scheduledHandler) return () => new Response(JSON.stringify({ error: "no fetch handler", message: "this function exports only scheduled()" }), { status: 404, headers: { "content-type": "application/json" } });
   throw new TypeError(`${entry}: default export must be a function or an object with fetch(request, env, ctx)`);
 }
 
@@ -158,6 +170,42 @@ async function main(): Promise<void> {
     }
   }
 
+  /**
+   * A cron run: 200 when scheduled() (and what it passed to waitUntil) resolved, 502
+   * `x-fnrun-error: threw` when it threw, 501 when the module has no scheduled().
+   */
+  async function runScheduled(req: IncomingMessage, res: ServerResponse, platform: { deadline?: number; invocationId?: string }): Promise<void> {
+    if (req.method !== "POST") return (req.resume(), sendJson(res, 405, { error: "method not allowed", message: `${SCHEDULED_PATH} takes POST` }, "scheduled"));
+    if (!handler) return (req.resume(), sendJson(res, 502, { error: "function failed to initialize", message: messageOf(initError) }, "init"));
+    if (!scheduledHandler) return (req.resume(), sendJson(res, 501, { error: "no scheduled handler", message: "the function exports no scheduled() handler" }, "no-scheduled"));
+    let event: { cron: string; scheduledTime: number };
+    try {
+      const chunks: Buffer[] = [];
+      for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { cron?: unknown; scheduledTime?: unknown };
+      if (typeof body.cron !== "string" || typeof body.scheduledTime !== "number") throw new TypeError("expected {cron: string, scheduledTime: number}");
+      event = { cron: body.cron, scheduledTime: body.scheduledTime };
+    } catch (err) {
+      return sendJson(res, 400, { error: "bad scheduled request", message: messageOf(err) }, "scheduled");
+    }
+    const pending: Promise<unknown>[] = [];
+    const ctx: Ctx = {
+      waitUntil(p) { pending.push(Promise.resolve(p).catch((err) => console.error("fnrun: waitUntil promise rejected:", err))); },
+      passThroughOnException() {},
+      deadline: platform.deadline,
+      invocationId: platform.invocationId,
+    };
+    const t0 = performance.now();
+    try {
+      await scheduledHandler(event, env, ctx);
+      await Promise.all(pending);
+    } catch (err) {
+      console.error("fnrun: scheduled() threw:", err);
+      return sendJson(res, 502, { error: "function threw", message: messageOf(err) }, "threw");
+    }
+    sendJson(res, 200, { ok: true, ms: Math.round((performance.now() - t0) * 1000) / 1000 });
+  }
+
   // While true, requests come from our own warm-up (the socket is not published yet).
   let warming = false;
 
@@ -170,7 +218,7 @@ async function main(): Promise<void> {
     // GET: the instance's state, for the host to check that a cold start's import succeeded.
     if (req.method === "GET" && !warming) {
       req.resume();
-      return sendJson(res, 200, { phase, ok: handler !== undefined, error: handler || phase !== "loaded" ? undefined : messageOf(initError) });
+      return sendJson(res, 200, { phase, ok: handler !== undefined, hasScheduled: scheduledHandler !== undefined, error: handler || phase !== "loaded" ? undefined : messageOf(initError) });
     }
     if (phase !== "stem" || req.method !== "POST") {
       return sendJson(res, 409, { error: "a function is already loaded", message: "an instance never serves another function" }, "loaded");
@@ -237,8 +285,9 @@ async function main(): Promise<void> {
     const url = req.url ?? "/";
     if (url === LOAD_PATH || url.startsWith(`${LOAD_PATH}?`)) return void load(req, res);
     if (!warming && phase !== "loaded") return sendJson(res, 503, { error: "no function loaded", message: "this instance is a stem cell" }, "stem");
-    (req as Incoming)[kPlatform] = takePlatformHeaders(req);
-    return void serveFunction(req, res);
+    const platform = ((req as Incoming)[kPlatform] = takePlatformHeaders(req));
+    if (url === SCHEDULED_PATH) return void runTagged(platform.invocationId, () => runScheduled(req, res, platform));
+    return void runTagged(platform.invocationId, () => serveFunction(req, res));
   });
   server.keepAliveTimeout = 60_000; // the host's pool keeps connections; do not close them under it
   server.headersTimeout = 0;
