@@ -158,7 +158,7 @@ export class ImageStore {
   }
 
   /** Stores an image (layers, config, manifest) and points the tag `ref` at it. */
-  putImage(ref: string, layers: LayerInput[], config: RuntimeConfig, options: PutImageOptions = {}): Promise<ImageInfo> {
+  async putImage(ref: string, layers: LayerInput[], config: RuntimeConfig, options: PutImageOptions = {}): Promise<ImageInfo> {
     validateRef(ref);
     return this.lock.shared(() => this.#putImage(ref, layers, config, options));
   }
