@@ -175,11 +175,12 @@ that nothing serves.
   image: `Usage: fnrun image save NAME -o FILE [--format docker|oci]
 
 Writes the image of function NAME (or the stored image NAME) to FILE.
+  -o, --output FILE the archive to write (a temp file beside it is renamed when complete)
   --format docker   (default) what \`docker load -i FILE\` reads: manifest.json, config, layers
                     (plus the OCI layout, as docker save writes since Docker 25)
   --format oci      an OCI image layout archive (skopeo copy oci-archive:FILE ...)
 `,
-  run: `Usage: fnrun run REF [--memory SIZE] [--cpus N] [--insecure] [-- CMD ARGS...]
+  run: `Usage: fnrun run REF [--memory SIZE] [--cpus N] [--insecure] [--username USER --password-stdin] [-- CMD ARGS...]
 
 Runs one container from REF (a stored image, or a registry reference: pulled first), like
 \`docker run --rm\`, with the isolation of a function instance: read-only rootfs, user
