@@ -175,7 +175,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const redeploy = async (name: string) => {
       const record = deployments.get(name);
       if (!record || !pools.definition(name)) return false;
-      await deployer.deploy(deployer.configFor(record.dir));
+      if (record.source) {
+        // Deployed from an image (`deploy --image`): the same image again, from the store.
+        const [r] = await redeployImages({ store, deployer, config }, [record], log);
+        if ("error" in r) throw new Error(r.error);
+      } else await deployer.deploy(deployer.configFor(record.dir));
       return true;
     };
 

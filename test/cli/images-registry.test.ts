@@ -64,6 +64,9 @@ describe("images through a registry", () => {
     await b.stop();
     b = await startDaemonProcess(POOL, { dir: b.dir });
     assert.deepEqual(await get(b, "/greeter?name=again"), { status: 200, body: "hello again from index.js" });
+    // A secret set on it redeploys the same image (not a folder it never had).
+    ok(await b.cli(["secret", "set", "greeter", "API_TOKEN"], { input: "s3cret\n" }), "secret set");
+    assert.deepEqual(await get(b, "/greeter?name=secret"), { status: 200, body: "hello secret from index.js" });
 
     const file = join(a!.dir, "good.tar");
     ok(await a!.cli(["image", "save", "good", "-o", file]), "image save");
