@@ -54,4 +54,16 @@ describe("build engines", () => {
     assert.equal(again.code, 0, again.stderr);
     console.log(`# daemon start + deploy: embedded ${(t1 - t0).toFixed(0)} ms, buildah ${(t2 - t1).toFixed(0)} ms (first build pulls the base into buildah's storage); buildah redeploy of the unchanged folder ${(performance.now() - t3).toFixed(0)} ms`);
   });
+
+  test("the docker engine builds the same function (when a docker engine answers)", async (t) => {
+    const { execFile } = await import("node:child_process");
+    const info = await new Promise<string | null>((r) => execFile("docker", ["info", "--format", "{{.ServerVersion}}"], (err, out) => r(err ? null : out.trim())));
+    if (!info) {
+      t.skip("no docker engine reachable (docker info failed): the docker engine is not exercised here");
+      return;
+    }
+    const docker = await startDaemonProcess(config("docker"));
+    daemons.push(docker);
+    assert.deepEqual(await get(docker, "/good?name=engines"), { status: 200, body: "hello engines from index.js" });
+  });
 });
