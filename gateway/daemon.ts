@@ -19,6 +19,7 @@ import { loadConfig, type FnrunConfig, type FunctionLimits } from "./config.ts";
 import { createControlApi } from "./control-api.ts";
 import { Deployer, type DeployResult } from "./deployer.ts";
 import { redeployImages } from "./image-deploy.ts";
+import { stopOneOffs } from "./one-off.ts";
 import { DeploymentLog } from "./deployments.ts";
 import { InvocationLog } from "./invocation-log.ts";
 import { JobStore } from "./job-store.ts";
@@ -193,6 +194,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       await closed;
       await unlink(socketPath).catch(() => {});
     });
+    // One-offs (`fnrun run`) are killed first (teardown runs in reverse): `runc run` would outlive the daemon.
+    teardown.push(() => stopOneOffs());
     // The same API on TCP for a remote CLI, behind a bearer token (remote-control.ts).
     if (config.control.listen && config.control.tokenFile) {
       const remote = await startRemoteControl({ listen: config.control.listen, tokenFile: config.control.tokenFile, fetch: controlFetch, log });

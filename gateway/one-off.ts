@@ -46,6 +46,18 @@ export interface OneOffRequest {
 
 /** One-off containers running now, for `fnrun ps`. */
 export const oneOffs = new Map<string, { image: string; limits: OneOffLimits; startedAt: string }>();
+/** How each running one-off ends: awaited by stopOneOffs(). */
+const running = new Map<string, { kill: () => void; done: Promise<unknown> }>();
+
+/**
+ * Kills every one-off and waits for each to be removed. The daemon calls it on shutdown:
+ * `runc run` would outlive it, and its container with it.
+ */
+export async function stopOneOffs(): Promise<void> {
+  const all = [...running.values()];
+  for (const r of all) r.kill();
+  await Promise.allSettled(all.map((r) => r.done));
+}
 
 let seq = 0;
 
@@ -95,15 +107,18 @@ export async function runOneOff(opts: OneOffOptions, req: OneOffRequest, onOutpu
     child.stderr.on("data", (c: Buffer) => onOutput("stderr", c));
     const onAbort = () => void opts.runc.kill(id, "KILL").catch(() => {});
     signal?.addEventListener("abort", onAbort, { once: true });
+    const exit = new Promise<number>((resolve, reject) => {
+      child.once("error", reject);
+      child.once("close", (code, sig) => resolve(code ?? 128 + (sig ? signalNumber(sig) : 0)));
+    });
+    running.set(id, { kill: onAbort, done: exit.catch(() => {}) });
     try {
-      return await new Promise<number>((resolve, reject) => {
-        child.once("error", reject);
-        child.once("close", (code, sig) => resolve(code ?? 128 + (sig ? signalNumber(sig) : 0)));
-      });
+      return await exit;
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
   } finally {
+    running.delete(id);
     oneOffs.delete(id);
     // runc run removes its container on exit; this removes what a failure may have left (cgroups, dir).
     await destroyContainer(opts.runc, id, dir, { pid: undefined }).catch(() => {});

@@ -11,7 +11,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ImageStore, baseLayout, pushImage } from "../../builder/index.ts";
 import { ROOT, cli, startDaemonProcess, until, type DaemonProcess } from "../helpers/daemon-process.ts";
-import { tempDir } from "../builder/helpers.ts";
+import { run, tempDir } from "../builder/helpers.ts";
 import { startRegistry, type RegistryServer } from "../builder/registry-server.ts";
 
 let registry: RegistryServer;
@@ -92,5 +92,31 @@ describe("fnrun run and fnrun ps", () => {
     // gone from ps once it ended
     const after = JSON.parse((await d!.cli(["ps", "--json"])).stdout) as Array<{ kind: string }>;
     assert.ok(!after.some((c) => c.kind === "one-off"));
+  });
+
+  test("Ctrl-C on fnrun run stops the container", async () => {
+    const child = spawn(process.execPath, [path.join(ROOT, "bin/fnrun.mjs"), "run", ref, "--config", d!.configPath, "--", "/usr/local/bin/node", "-e", "console.log('up'); setInterval(() => {}, 1000)"], { stdio: ["ignore", "pipe", "pipe"] });
+    const exited = new Promise<number | string>((r) => child.once("close", (code, sig) => r(code ?? sig ?? -1)));
+    await new Promise<void>((r) => child.stdout.once("data", () => r()));
+    const running = JSON.parse((await d!.cli(["ps", "--json"])).stdout) as Array<{ kind: string }>;
+    assert.equal(running.filter((c) => c.kind === "one-off").length, 1);
+    child.kill("SIGINT");
+    await exited;
+    await until("the one-off gone from fnrun ps", async () => {
+      const all = JSON.parse((await d!.cli(["ps", "--json"])).stdout) as Array<{ kind: string }>;
+      return !all.some((c) => c.kind === "one-off");
+    }, 10_000);
+  });
+
+  test("stopping the daemon stops a running one-off", async () => {
+    const child = spawn(process.execPath, [path.join(ROOT, "bin/fnrun.mjs"), "run", ref, "--config", d!.configPath, "--", "/usr/local/bin/node", "-e", "console.log('up'); setInterval(() => {}, 1000)"], { stdio: ["ignore", "pipe", "pipe"] });
+    const exited = new Promise<number | string>((r) => child.once("close", (code, sig) => r(code ?? sig ?? -1)));
+    await new Promise<void>((r) => child.stdout.once("data", () => r()));
+    const runcRoot = path.join(d!.stateDir, "runc");
+    assert.equal(await d!.stop(), 0);
+    d = undefined;
+    await exited;
+    const { stdout } = await run("runc", ["--root", runcRoot, "list", "--format", "json"]);
+    assert.deepEqual(JSON.parse(stdout.trim() || "null") ?? [], [], "no container left in the daemon's runc root");
   });
 });
