@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { rm } from "node:fs/promises";
 import { after, describe, test } from "node:test";
 import { request } from "undici";
 import { ROOT, startDaemonProcess, type DaemonProcess } from "../helpers/daemon-process.ts";
@@ -16,6 +17,8 @@ const config = (engine: string) => `[gateway]\nlisten = "127.0.0.1:0"\n[build]\n
 const daemons: DaemonProcess[] = [];
 after(async () => {
   for (const d of daemons) await d.stop();
+  // State dirs hold images and buildah's storage: removed, not left in /tmp.
+  for (const d of daemons) await rm(d.dir, { recursive: true, force: true });
 });
 
 async function get(d: DaemonProcess, path: string): Promise<{ status: number; body: string }> {

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import path from "node:path";
+import { rm } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import { request } from "undici";
 import { ImageStore, baseLayout, pushImage } from "../../builder/index.ts";
@@ -34,6 +35,7 @@ before(async () => {
 });
 after(async () => {
   await d?.stop();
+  if (d) await rm(d.dir, { recursive: true, force: true });
   await registry?.stop();
   await tmp?.cleanup();
 });

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { rm } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import { request } from "undici";
 import { ROOT, startDaemonProcess, type DaemonProcess } from "../helpers/daemon-process.ts";
@@ -28,6 +29,8 @@ after(async () => {
   await a?.stop();
   await b?.stop();
   await registry?.stop();
+  // State dirs hold images (~100 MB each): removed, not left in /tmp.
+  for (const d of [a, b]) if (d) await rm(d.dir, { recursive: true, force: true });
 });
 
 async function get(d: DaemonProcess, path: string): Promise<{ status: number; body: string }> {

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
+import { rm } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import { ImageStore, baseLayout, pushImage } from "../../builder/index.ts";
 import { ROOT, cli, startDaemonProcess, until, type DaemonProcess } from "../helpers/daemon-process.ts";
@@ -18,6 +19,8 @@ let registry: RegistryServer;
 let d: DaemonProcess | undefined;
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let ref: string;
+/** The daemon's dir (its state dir holds images): removed in after(). */
+let daemonDir: string | undefined;
 
 before(async () => {
   tmp = await tempDir();
@@ -30,9 +33,11 @@ before(async () => {
   ref = `${registry.host}/plain/node:1`;
   await pushImage(store, "plain/node:1", ref, { insecure: true });
   d = await startDaemonProcess(`[gateway]\nlisten = "127.0.0.1:0"\n[pool]\nstem_cells = 1\n`);
+  daemonDir = d.dir;
 });
 after(async () => {
   await d?.stop();
+  if (daemonDir) await rm(daemonDir, { recursive: true, force: true });
   await registry?.stop();
   await tmp?.cleanup();
 });
