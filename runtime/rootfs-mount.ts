@@ -34,7 +34,7 @@ export class RootfsMount {
   /** Bind-mounts `<stateDir>/rootfs` at a path every mapped uid can traverse. */
   static async open(stateDir: string, runDir = RUN_DIR): Promise<RootfsMount> {
     const source = resolve(stateDir, "rootfs");
-    const target = join(runDir, createHash("sha256").update(resolve(stateDir)).digest("hex").slice(0, 16));
+    const target = targetOf(stateDir, runDir);
     await mkdir(source, { recursive: true });
     await chmod(source, 0o711);
     await mkdir(target, { recursive: true });
@@ -51,6 +51,13 @@ export class RootfsMount {
     return new RootfsMount(source, target);
   }
 
+  /** Takes down the mount a daemon on `stateDir` left (after a SIGKILL), if there is one. */
+  static async release(stateDir: string, runDir = RUN_DIR): Promise<void> {
+    const target = targetOf(stateDir, runDir);
+    while (await isMountPoint(target)) await umount(target);
+    await rmdir(target).catch(() => {});
+  }
+
   /** The path runc should use for a rootfs that is unpacked at `dir` (inside `<state_dir>/rootfs`). */
   pathOf(dir: string): string {
     const rel = relative(this.source, resolve(dir));
@@ -62,6 +69,10 @@ export class RootfsMount {
     while (await isMountPoint(this.target)) await umount(this.target);
     await rmdir(this.target).catch(() => {});
   }
+}
+
+function targetOf(stateDir: string, runDir: string): string {
+  return join(runDir, createHash("sha256").update(resolve(stateDir)).digest("hex").slice(0, 16));
 }
 
 async function isMountPoint(path: string): Promise<boolean> {

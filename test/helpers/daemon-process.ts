@@ -4,11 +4,34 @@
  * command against it. Everything it starts is stopped by stop() (called from after()).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { after } from "node:test";
+import { cleanupOrphans } from "../../runtime/orphans.ts";
+import { RootfsMount } from "../../runtime/rootfs-mount.ts";
+import { Runc } from "../../runtime/runc.ts";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
+
+/**
+ * What this file's daemons may leave when a test kills one with SIGKILL on purpose and
+ * fails before a second `fnrun up` cleans up: every test file that uses this helper gets,
+ * after all its tests, its daemons killed and their containers, cgroups, rootfs mount and
+ * temp folders removed.
+ */
+const children = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
+after(async () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  await Promise.all([...children].map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once("exit", r)) : null)));
+  for (const dir of tempDirs) {
+    const stateDir = join(dir, ".fnrun");
+    await cleanupOrphans(stateDir, new Runc({ root: join(stateDir, "runc") })).catch(() => {});
+    await RootfsMount.release(stateDir).catch(() => {});
+    await rm(dir, { recursive: true, force: true }).catch(() => {});
+  }
+});
 const BIN = join(ROOT, "bin/fnrun.mjs");
 /** Children get a minimal env: nothing of the test runner's (NODE_EXTRA_CA_CERTS and the like). */
 export const MIN_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/root" };
@@ -53,9 +76,11 @@ export interface DaemonProcess {
 /** Writes `config` (TOML) into a temp dir and runs `fnrun up` on it; resolves when it serves. */
 export async function startDaemonProcess(config: string, opts: { dir?: string; timeoutMs?: number } = {}): Promise<DaemonProcess> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "fnrun-e2e-")));
+  tempDirs.add(dir);
   const configPath = join(dir, "config.toml");
   await writeFile(configPath, config);
   const child = spawn(process.execPath, [BIN, "up", "--config", configPath], { cwd: ROOT, env: MIN_ENV, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
   let log = "";
   child.stderr!.on("data", (d) => (log += d));
   child.stdout!.on("data", (d) => (log += d));
