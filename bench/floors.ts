@@ -115,6 +115,7 @@ export async function setUpFloors(limits: InstanceLimits): Promise<Floors> {
     const t0 = performance.now();
     const inst = await Instance.start({
       id,
+      bootstrap: kind === "runcBootstrap",
       stateDir,
       rootfs,
       image: images[kind],

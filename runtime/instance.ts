@@ -78,6 +78,11 @@ export interface InstanceOptions {
    * bind-mounted read-only at /run/fnrun-code for specialize() to put the bundle in.
    */
   stem?: boolean;
+  /**
+   * The container runs fnrun's bootstrap (the default): start() asks it whether the bundle
+   * loaded. False for any other server (the benchmark's plain node:http floor).
+   */
+  bootstrap?: boolean;
   /** The function a full cold start serves (reported by `instance.function`); ignored for a stem cell. */
   function?: FunctionRef;
 }
@@ -201,14 +206,7 @@ export class Instance {
       // Opens the keep-alive connection the first requests will use (connect + undici's first
       // request cost milliseconds) and asks whether a cold start's import worked: a function
       // that cannot load gets no instance, as a stem cell's failed specialize() gets none.
-      let state: { phase?: string; ok?: boolean; error?: string };
-      try {
-        const res = await instance.dispatcher.request({ path: "/__fnrun/load", method: "GET" });
-        state = (await res.body.json()) as typeof state;
-      } catch (err) {
-        await instance.dispatcher.destroy().catch(() => {});
-        throw err;
-      }
+      const state = opts.bootstrap === false ? {} : await bootstrapState(instance);
       if (!stem && state.ok === false) {
         await instance.dispatcher.destroy().catch(() => {});
         const name = fn ? `function \`${fn.name}\`` : "the function";
@@ -361,6 +359,26 @@ function mergeEnv(...lists: string[][]): string[] {
   const m = new Map<string, string>();
   for (const list of lists) for (const kv of list) m.set(kv.split("=", 1)[0], kv);
   return [...m.values()];
+}
+
+/**
+ * Asks the bootstrap whether its bundle loaded (`GET /__fnrun/load`); this also opens the
+ * keep-alive connection the first requests will use (connect + undici's first request cost
+ * milliseconds). Only fnrun's bootstrap answers with its JSON state; another server (an
+ * image's own command) has nothing to report.
+ */
+async function bootstrapState(instance: Instance): Promise<{ phase?: string; ok?: boolean; error?: string }> {
+  try {
+    const res = await instance.dispatcher.request({ path: "/__fnrun/load", method: "GET" });
+    if (!String(res.headers["content-type"] ?? "").startsWith("application/json")) {
+      await res.body.dump();
+      return {};
+    }
+    return (await res.body.json()) as { phase?: string; ok?: boolean; error?: string };
+  } catch (err) {
+    await instance.dispatcher.destroy().catch(() => {});
+    throw err;
+  }
 }
 
 /** Resolves when the socket exists; rejects when the container's init died first or time ran out. */
