@@ -24,6 +24,9 @@ export interface StemPoolOptions<S extends StemCell> {
   onError?: (err: unknown) => void;
 }
 
+/** How long after a stem cell is taken its replacement starts (off the taker's critical path). */
+const REFILL_DELAY_MS = 100;
+
 export class StemPool<S extends StemCell> {
   readonly #opts: StemPoolOptions<S>;
   readonly #ready: S[] = [];
@@ -31,6 +34,7 @@ export class StemPool<S extends StemCell> {
   #closed = false;
   #failures = 0;
   #retry: NodeJS.Timeout | null = null;
+  #refill: NodeJS.Timeout | null = null;
 
   constructor(opts: StemPoolOptions<S>) {
     if (!Number.isInteger(opts.size) || opts.size < 0) throw new TypeError("StemPool: size must be a whole number ≥ 0");
@@ -41,10 +45,21 @@ export class StemPool<S extends StemCell> {
     return { size: this.#opts.size, ready: this.#ready.length, starting: this.#starting };
   }
 
-  /** A ready stem cell, now the caller's (its memory reservation moves with it), or undefined. */
+  /**
+   * A ready stem cell, now the caller's (its memory reservation moves with it), or undefined.
+   * The refill waits REFILL_DELAY_MS: a new stem cell's boot (runc, node) competes for the
+   * CPU with the specialization and first request it is taken for (measured: specialize took
+   * 13-20 ms with the refill running beside it, 6-8 ms without).
+   */
   take(): S | undefined {
     const stem = this.#ready.shift();
-    this.fill();
+    if (!this.#refill) {
+      this.#refill = setTimeout(() => {
+        this.#refill = null;
+        this.fill();
+      }, REFILL_DELAY_MS);
+      this.#refill.unref();
+    }
     return stem;
   }
 
@@ -91,6 +106,7 @@ export class StemPool<S extends StemCell> {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#retry) clearTimeout(this.#retry);
+    if (this.#refill) clearTimeout(this.#refill);
     await Promise.all(this.#ready.splice(0).map((s) => this.#dispose(s)));
     // A start in flight disposes of its stem cell when it lands (see fill()).
     while (this.#starting > 0) await new Promise((r) => setTimeout(r, 10));
