@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Installs what fnrun needs on a Debian machine and is missing: runc (and, for the tests,
-# skopeo and umoci) from the distribution's packages, and the npm dependencies.
-# Usage: scripts/ensure-deps.sh [--test]
+# Installs what fnrun needs on a Debian machine and is missing: runc (for the tests also
+# skopeo, umoci, docker-registry, buildah and openssl; for the benchmark wrk) from the
+# distribution's packages, and the npm dependencies.
+# Usage: scripts/ensure-deps.sh [--test | --bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# command → Debian package, when they differ
 want=(runc)
-[ "${1:-}" = "--test" ] && want+=(skopeo umoci docker-registry buildah)
+case "${1:-}" in
+  --test) want+=(skopeo umoci docker-registry buildah openssl) ;; # openssl: the registry token test's certificate
+  --bench) want+=(wrk) ;;
+esac
 missing=()
 for tool in "${want[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
