@@ -67,6 +67,15 @@ describe("build engines", () => {
     }
     const docker = await startDaemonProcess(config("docker"));
     daemons.push(docker);
+    // The engine imports the OCI layout `docker save` writes since Docker 25; an older engine
+    // (Debian 12's docker.io is 20.10) is refused at deploy with an error that says so.
+    if (Number(info.split(".")[0]) < 25) {
+      const out = await docker.cli(["deploy", GOOD]);
+      assert.equal(out.code, 1);
+      assert.match(out.stderr, /docker save wrote no OCI layout \(Docker before 25 does not\)/);
+      assert.match(out.stderr, /use Docker 25 or later, or set \[build\] engine/);
+      return;
+    }
     assert.deepEqual(await get(docker, "/good?name=engines"), { status: 200, body: "hello engines from index.js" });
   });
 });
