@@ -133,7 +133,9 @@ export class Deployer {
       logFile: join(this.#opts.config.daemon.stateDir, "logs", `${fc.name}.log`),
     };
     const verify = this.#opts.verify;
-    await this.#opts.pools.deploy(def, verify && ((instance) => verify(def, instance)));
+    // Only a scheduled function has something to verify; a check holds a lease, and a leased
+    // instance cannot be evicted for a concurrent deploy under a tight memory budget.
+    await this.#opts.pools.deploy(def, verify && def.config.schedule ? (instance) => verify(def, instance) : undefined);
     const t2 = performance.now();
     onStep?.("start", t2 - t1);
     this.#opts.onRoutes(fc.name, routes);
