@@ -4,30 +4,19 @@
  * (which wraps the folder deploy). They talk to the daemon's /v1/images endpoints
  * (gateway/control-images.ts); the daemon owns the store and does the registry traffic.
  */
+import { failIfError, withClient, type Command } from "./command-kit.ts";
 import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { text } from "node:stream/consumers";
 import { pipeline } from "node:stream/promises";
-import { CliError, type ControlClient } from "./client.ts";
+import { CliError } from "./client.ts";
 import type { CommandContext } from "./commands.ts";
 import { formatTable } from "./table.ts";
 import { parseSize } from "../gateway/units.ts";
 
-type Command = (ctx: CommandContext) => Promise<number>;
 
-async function withClient<T>(ctx: CommandContext, fn: (c: ControlClient) => Promise<T>): Promise<T> {
-  const client = await ctx.client();
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
-function failIfError(status: number, body: unknown): void {
-  if (status >= 400) throw new CliError((body as { message?: string })?.message ?? `daemon answered ${status}`);
-}
 
 /** --insecure, --username and the password from standard input (never from argv: ps shows argv). */
 async function registryFields(ctx: CommandContext): Promise<Record<string, unknown>> {

@@ -3,11 +3,11 @@
  * `fnrun jobs` (scheduled jobs with their last and next run), `fnrun jobs run NAME` (one run
  * now, waits for it) and `fnrun jobs show NAME` (a job's run history). Control API only.
  */
-import { CliError, type ControlClient } from "./client.ts";
+import { withClient, type Command } from "./command-kit.ts";
+import { CliError } from "./client.ts";
 import type { CommandContext } from "./commands.ts";
 import { formatTable } from "./table.ts";
 
-type Command = (ctx: CommandContext) => Promise<number>;
 
 export const JOBS_USAGE = "Usage: fnrun jobs [run NAME | show NAME] [--config PATH] [--json]";
 
@@ -34,14 +34,6 @@ interface JobInfo {
   history?: RunRecord[];
 }
 
-async function withClient<T>(ctx: CommandContext, fn: (c: ControlClient) => Promise<T>): Promise<T> {
-  const client = await ctx.client();
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 function failIfError(status: number, body: unknown): void {
   if (status >= 400 && !(body as Partial<RunRecord>)?.outcome) throw new CliError((body as { message?: string })?.message ?? `daemon answered ${status}`);

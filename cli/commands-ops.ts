@@ -4,30 +4,15 @@
  * (set/ls/rm) and `metrics`. Like cli/commands.ts, they talk to the daemon only through
  * the control API.
  */
+import { failIfError, withClient, type Command } from "./command-kit.ts";
 import { createInterface } from "node:readline";
 import { text } from "node:stream/consumers";
 import { parseLogLine } from "../gateway/log-reader.ts";
-import { CliError, type ControlClient } from "./client.ts";
-import type { CommandContext } from "./commands.ts";
+import { CliError } from "./client.ts";
 import { formatTable } from "./table.ts";
 
-type Command = (ctx: CommandContext) => Promise<number>;
 
-async function withClient<T>(ctx: CommandContext, fn: (c: ControlClient) => Promise<T>): Promise<T> {
-  const client = await ctx.client();
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
-function failIfError(status: number, body: unknown): void {
-  if (status >= 400) {
-    const e = body as { message?: string };
-    throw new CliError(e.message ?? `daemon answered ${status}`);
-  }
-}
 
 export const LOGS_USAGE = "Usage: fnrun logs NAME [-f] [--since 10m] [--invocation ID] [--tail N]";
 

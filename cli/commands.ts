@@ -3,6 +3,7 @@
  * One function per command. Each talks to the daemon only through the control API,
  * except `up`, which is the daemon.
  */
+import { failIfError, withClient, type Command } from "./command-kit.ts";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { text } from "node:stream/consumers";
@@ -24,7 +25,6 @@ export interface CommandContext {
   client: () => Promise<ControlClient>;
 }
 
-type Command = (ctx: CommandContext) => Promise<number>;
 
 interface ApiError {
   error: string;
@@ -32,27 +32,12 @@ interface ApiError {
   message: string;
 }
 
-/** Runs `fn` with a client and closes it afterwards. */
-async function withClient<T>(ctx: CommandContext, fn: (c: ControlClient) => Promise<T>): Promise<T> {
-  const client = await ctx.client();
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 function need(ctx: CommandContext, what: string, usage: string): string[] {
   if (ctx.positionals.length === 0) throw new CliError(`missing ${what}\n\n${usage}`, 2);
   return ctx.positionals;
 }
 
-function failIfError(status: number, body: unknown): void {
-  if (status >= 400) {
-    const e = body as Partial<ApiError> & { diagnostics?: unknown };
-    throw new CliError(e.message ?? `daemon answered ${status}`);
-  }
-}
 
 const up: Command = async (ctx) => {
   const { startDaemon } = await import("../gateway/daemon.ts");
