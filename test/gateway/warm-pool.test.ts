@@ -132,6 +132,8 @@ dir = "${FIX}/other"
 [functions.c]
 dir = "${FIX}/third"
 `);
+    const failed = d.log().split("\n").filter((l) => /deploy \w+ failed/.test(l));
+    assert.deepEqual(failed, [], `every function deploys under the budget; daemon log:\n${d.log()}`);
   });
   after(() => d?.stop("SIGTERM"));
 
