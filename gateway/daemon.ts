@@ -13,6 +13,7 @@ import { bootstrapBundle } from "../runtime/bootstrap/build.ts";
 import { cleanupOrphans, Instance, type ImageConfig, type InstanceLimits } from "../runtime/instance.ts";
 import { FunctionLogs } from "../runtime/function-logs.ts";
 import { PoolManager } from "../runtime/pool-manager.ts";
+import { removeEmptyParents } from "../runtime/cgroup.ts";
 import { RootfsMount } from "../runtime/rootfs-mount.ts";
 import { Runc } from "../runtime/runc.ts";
 import { loadConfig, type FnrunConfig, type FunctionLimits } from "./config.ts";
@@ -78,6 +79,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   try {
     const rootfsMount = await RootfsMount.open(stateDir);
     teardown.push(() => rootfsMount.close());
+    // Runs after every container has stopped (teardown goes in reverse): the empty /fnrun parents runc made.
+    teardown.push(() => removeEmptyParents());
 
     const store = new ImageStore(stateDir);
     await store.init();

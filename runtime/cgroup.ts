@@ -205,6 +205,17 @@ export async function removeCgroups(containerId: string, mounts: CgroupMounts = 
   if (failures.length) throw new RuntimeError("FNRUN_CGROUP", failures.join("; "));
 }
 
+/**
+ * Removes the `/fnrun` parent cgroup in every hierarchy when it holds no container any more
+ * (runc creates it; nothing else removes it). For a daemon's shutdown, after its containers
+ * are gone: rmdir of a parent that still has children fails (EBUSY) and is left alone.
+ */
+export async function removeEmptyParents(mounts: CgroupMounts = cgroupMounts()): Promise<void> {
+  const points = new Set([...mounts.v1.values()].map((m) => m.mountPoint));
+  if (mounts.unified) points.add(mounts.unified.mountPoint);
+  await Promise.all([...points].map((mp) => rmdir(join(mp, CGROUP_PARENT)).catch(() => {})));
+}
+
 /** Directories `<hierarchy>/fnrun/<id>` of a container that exist now (for tests and diagnostics). */
 export function cgroupDirsOf(containerId: string, mounts: CgroupMounts = cgroupMounts()): string[] {
   const points = new Set([...mounts.v1.values()].map((m) => m.mountPoint));

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { after } from "node:test";
+import { removeEmptyParents } from "../../runtime/cgroup.ts";
 import { cleanupOrphans } from "../../runtime/orphans.ts";
 import { RootfsMount } from "../../runtime/rootfs-mount.ts";
 import { Runc } from "../../runtime/runc.ts";
@@ -31,6 +32,7 @@ after(async () => {
     await RootfsMount.release(stateDir).catch(() => {});
     await rm(dir, { recursive: true, force: true }).catch(() => {});
   }
+  await removeEmptyParents();
 });
 const BIN = join(ROOT, "bin/fnrun.mjs");
 /** Children get a minimal env: nothing of the test runner's (NODE_EXTRA_CA_CERTS and the like). */
