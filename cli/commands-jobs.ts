@@ -7,32 +7,13 @@ import { withClient, type Command } from "./command-kit.ts";
 import { CliError } from "./client.ts";
 import type { CommandContext } from "./commands.ts";
 import { formatTable } from "./table.ts";
-
+import type { RunRecord } from "../gateway/job-store.ts";
+import type { JobInfo as ApiJobInfo } from "../gateway/jobs.ts";
 
 export const JOBS_USAGE = "Usage: fnrun jobs [run NAME | show NAME] [--config PATH] [--json]";
 
-interface RunRecord {
-  id: string;
-  trigger: string;
-  scheduledTime: string;
-  startedAt: string;
-  durationMs: number;
-  outcome: string;
-  start: string | null;
-  error?: string;
-  logs: string[];
-}
-
-interface JobInfo {
-  name: string;
-  schedule: string;
-  timezone: string | null;
-  overlap: string;
-  nextRun: string | null;
-  running: number;
-  lastRun: RunRecord | null;
-  history?: RunRecord[];
-}
+/** A job as `GET /v1/jobs/:name` shows it: with its run history. */
+type JobInfo = ApiJobInfo & { history?: RunRecord[] };
 
 
 function failIfError(status: number, body: unknown): void {
