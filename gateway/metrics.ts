@@ -11,6 +11,7 @@
  * headers) or of a function's env or secrets becomes a label.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { TallyCounter, TallyHistogram } from "./metric-tally.ts";
 import type { DeployResult } from "./deployer.ts";
 import type { FunctionPools } from "./function-definition.ts";
 import type { InvocationRecord } from "./public-server.ts";
@@ -24,10 +25,11 @@ export type MeteredInvocation = InvocationRecord & { createMs?: number; speciali
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly invocations: Counter<"function" | "status">;
-  readonly duration: Histogram<"function">;
-  readonly starts: Counter<"function" | "kind">;
-  readonly startPhases: Histogram<"kind" | "phase">;
+  // Updated on every request: tallies (metric-tally.ts), not prom-client's own inc/observe.
+  readonly invocations: TallyCounter<"function" | "status">;
+  readonly duration: TallyHistogram<"function">;
+  readonly starts: TallyCounter<"function" | "kind">;
+  readonly startPhases: TallyHistogram<"kind" | "phase">;
   readonly rejected: Counter<"function" | "status">;
   readonly timeouts: Counter<"function">;
   /** Kernel OOM kills of function instances; exported so that whoever sees one (the runtime's exit handling) can count it. */
@@ -37,10 +39,11 @@ export class Metrics {
 
   constructor(pools?: Pick<FunctionPools, "list" | "stats">) {
     const registers = [this.registry];
-    this.invocations = new Counter({ name: "fnrun_invocations_total", help: "Finished invocations by function and HTTP status.", labelNames: ["function", "status"], registers });
-    this.duration = new Histogram({ name: "fnrun_invocation_duration_seconds", help: "Time from request arrival to the end of the response, by function.", labelNames: ["function"], buckets: DURATION_BUCKETS, registers });
-    this.starts = new Counter({ name: "fnrun_starts_total", help: "How invocations got their instance: warm (idle instance), stem (specialized stem cell), cold (container from the image).", labelNames: ["function", "kind"], registers });
-    this.startPhases = new Histogram({ name: "fnrun_start_phase_seconds", help: "Phases of getting an instance by start kind: queue (waiting for a slot, start included), start (the whole instance start), create (container creation), specialize (stem cell becoming the function).", labelNames: ["kind", "phase"], buckets: DURATION_BUCKETS, registers });
+    const registry = this.registry;
+    this.invocations = new TallyCounter({ name: "fnrun_invocations_total", help: "Finished invocations by function and HTTP status.", labelNames: ["function", "status"], registry });
+    this.duration = new TallyHistogram({ name: "fnrun_invocation_duration_seconds", help: "Time from request arrival to the end of the response, by function.", labelNames: ["function"], buckets: DURATION_BUCKETS, registry });
+    this.starts = new TallyCounter({ name: "fnrun_starts_total", help: "How invocations got their instance: warm (idle instance), stem (specialized stem cell), cold (container from the image).", labelNames: ["function", "kind"], registry });
+    this.startPhases = new TallyHistogram({ name: "fnrun_start_phase_seconds", help: "Phases of getting an instance by start kind: queue (waiting for a slot, start included), start (the whole instance start), create (container creation), specialize (stem cell becoming the function).", labelNames: ["kind", "phase"], buckets: DURATION_BUCKETS, registry });
     this.rejected = new Counter({ name: "fnrun_rejected_total", help: "Requests refused before reaching a function: 429 (queue full), 503 (host at capacity or function being replaced).", labelNames: ["function", "status"], registers });
     this.timeouts = new Counter({ name: "fnrun_timeouts_total", help: "Invocations cut off at their function's timeout (504).", labelNames: ["function"], registers });
     this.oomKills = new Counter({ name: "fnrun_oom_kills_total", help: "Function instances killed by the kernel's OOM killer at their memory limit.", labelNames: ["function"], registers });
@@ -91,19 +94,19 @@ export class Metrics {
     if (r.outcome === "unavailable") {
       if (r.status === 429 || r.status === 503) this.rejected.inc({ function: r.fn, status });
     } else {
-      this.invocations.inc({ function: r.fn, status });
-      this.duration.observe({ function: r.fn }, r.totalMs / 1000);
+      this.invocations.add(r.fn, status);
+      this.duration.observe(r.totalMs / 1000, r.fn);
     }
     if (r.outcome === "timeout") this.timeouts.inc({ function: r.fn });
     // proxy.ts marks an invocation whose instance the kernel OOM-killed.
     if (r.functionError === "oom") this.oomKills.inc({ function: r.fn });
     if (r.kind) {
-      this.starts.inc({ function: r.fn, kind: r.kind });
-      this.startPhases.observe({ kind: r.kind, phase: "queue" }, r.queueMs / 1000);
+      this.starts.add(r.fn, r.kind);
+      this.startPhases.observe(r.queueMs / 1000, r.kind, "queue");
       if (r.kind !== "warm") {
-        this.startPhases.observe({ kind: r.kind, phase: "start" }, r.startMs / 1000);
-        if (r.createMs !== undefined && r.kind === "cold") this.startPhases.observe({ kind: r.kind, phase: "create" }, r.createMs / 1000);
-        if (r.specializeMs !== undefined && r.kind === "stem") this.startPhases.observe({ kind: r.kind, phase: "specialize" }, r.specializeMs / 1000);
+        this.startPhases.observe(r.startMs / 1000, r.kind, "start");
+        if (r.createMs !== undefined && r.kind === "cold") this.startPhases.observe(r.createMs / 1000, r.kind, "create");
+        if (r.specializeMs !== undefined && r.kind === "stem") this.startPhases.observe(r.specializeMs / 1000, r.kind, "specialize");
       }
     }
   }

@@ -79,7 +79,8 @@ describe("fnrun run and fnrun ps", () => {
       const listed = await until("the one-off in fnrun ps", async () => {
         const r = await d!.cli(["ps", "--json"]);
         const all = JSON.parse(r.stdout) as Array<{ kind: string; image: string; state: string; limits: { memoryBytes: number; cpu: number; pids: number } }>;
-        return all.some((c) => c.kind === "one-off") && all.some((c) => c.kind === "stem") ? all : null;
+        // runc create comes before runc start: a one-off listed as "created" is on its way up.
+        return all.some((c) => c.kind === "one-off" && c.state === "running") && all.some((c) => c.kind === "stem") ? all : null;
       });
       const oneOff = listed.find((c) => c.kind === "one-off")!;
       assert.equal(oneOff.image, ref);

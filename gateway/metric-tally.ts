@@ -1,0 +1,132 @@
+/**
+ * @module gateway/metric-tally
+ * Metrics the gateway updates on every request, at the cost of a Map lookup and an add.
+ * prom-client's own `inc()`/`observe()` validate and hash their labels and build closures on
+ * each call: about 5 µs a request, 9% of the gateway's CPU under load (`node --cpu-prof`).
+ * These keep plain numbers per label set and hand them to the prom-client registry only when
+ * it is scraped, in the shape prom-client's own metrics give, so the exposition text is
+ * prom-client's and reads the same as before.
+ */
+import { Counter, type Registry } from "prom-client";
+
+type Labels<L extends string> = Record<L, string>;
+
+interface CounterCell<L extends string> {
+  labels: Labels<L>;
+  value: number;
+}
+
+/**
+ * A counter keyed by label values. `add()` is the hot path; the registry sees a prom-client
+ * Counter that is refilled from the tallies at each scrape (`collect`).
+ */
+export class TallyCounter<L extends string> {
+  readonly #cells = new Map<string, CounterCell<L>>();
+  readonly #labelNames: readonly L[];
+
+  constructor(opts: { name: string; help: string; labelNames: readonly L[]; registry: Registry }) {
+    this.#labelNames = opts.labelNames;
+    const cells = this.#cells;
+    new Counter<L>({
+      name: opts.name,
+      help: opts.help,
+      labelNames: opts.labelNames,
+      registers: [opts.registry],
+      collect() {
+        this.reset();
+        for (const c of cells.values()) this.inc(c.labels, c.value);
+      },
+    });
+  }
+
+  /** Adds 1 to the cell of these label values (in labelNames order). */
+  add(...values: string[]): void {
+    const key = values.length === 1 ? values[0] : values.join("\u0000");
+    const cell = this.#cells.get(key);
+    if (cell) cell.value++;
+    else this.#cells.set(key, { labels: labelsOf(this.#labelNames, values), value: 1 });
+  }
+
+  /** The count of these label values (0 when never added). */
+  get(...values: string[]): number {
+    return this.#cells.get(values.join("\u0000"))?.value ?? 0;
+  }
+}
+
+interface HistogramCell<L extends string> {
+  labels: Labels<L>;
+  /** Observations per bucket (not cumulative); the last one is +Inf. */
+  counts: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/** What prom-client's registry reads from a metric (`get()`), for a histogram. */
+interface MetricValue {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName: string;
+}
+
+/**
+ * A histogram keyed by label values, registered with the registry as a metric of its own:
+ * `observe()` finds the bucket and adds; `get()` gives cumulative buckets, sum and count the
+ * way prom-client's Histogram does.
+ */
+export class TallyHistogram<L extends string> {
+  readonly name: string;
+  readonly help: string;
+  readonly type = "histogram";
+  readonly aggregator = "sum";
+  readonly #bounds: readonly number[];
+  readonly #labelNames: readonly L[];
+  #cells = new Map<string, HistogramCell<L>>();
+
+  constructor(opts: { name: string; help: string; labelNames: readonly L[]; buckets: readonly number[]; registry: Registry }) {
+    this.name = opts.name;
+    this.help = opts.help;
+    this.#labelNames = opts.labelNames;
+    this.#bounds = [...opts.buckets].sort((a, b) => a - b);
+    opts.registry.registerMetric(this as never);
+  }
+
+  /** Records `value` for these label values (in labelNames order). */
+  observe(value: number, ...values: string[]): void {
+    const key = values.length === 1 ? values[0] : values.join("\u0000");
+    let cell = this.#cells.get(key);
+    if (!cell) this.#cells.set(key, (cell = { labels: labelsOf(this.#labelNames, values), counts: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 }));
+    const bounds = this.#bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]) i++;
+    cell.counts[i]++;
+    cell.sum += value;
+    cell.count++;
+  }
+
+  async get(): Promise<{ name: string; help: string; type: string; values: MetricValue[]; aggregator: string }> {
+    const values: MetricValue[] = [];
+    const bucket = `${this.name}_bucket`;
+    for (const cell of this.#cells.values()) {
+      let acc = 0;
+      for (let i = 0; i < this.#bounds.length; i++) {
+        acc += cell.counts[i];
+        values.push({ labels: { le: this.#bounds[i], ...cell.labels }, value: acc, metricName: bucket });
+      }
+      values.push({ labels: { le: "+Inf", ...cell.labels }, value: cell.count, metricName: bucket });
+      values.push({ labels: { ...cell.labels }, value: cell.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { ...cell.labels }, value: cell.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  reset(): void {
+    this.#cells = new Map();
+  }
+}
+
+function labelsOf<L extends string>(names: readonly L[], values: string[]): Labels<L> {
+  if (values.length !== names.length) throw new Error(`metric labels: expected ${names.join(", ")}, got ${values.length} value(s)`);
+  const labels = {} as Labels<L>;
+  names.forEach((n, i) => (labels[n] = values[i]));
+  return labels;
+}
