@@ -241,6 +241,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       },
       invoker: {
         acquire: (name) => pools.acquire(name),
+        tryAcquire: (name) => pools.tryAcquire(name),
         onTimeout: timeoutLogger((fn, line) => logs.append(fn, line)),
         timeoutOf: (name) => pools.definition(name)?.config.timeoutMs ?? config.defaults.timeoutMs,
       },

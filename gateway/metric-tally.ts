@@ -39,17 +39,17 @@ export class TallyCounter<L extends string> {
     });
   }
 
-  /** Adds 1 to the cell of these label values (in labelNames order). */
-  add(...values: string[]): void {
-    const key = values.length === 1 ? values[0] : values.join("\u0000");
+  /** Adds 1 to the cell of these label values (in labelNames order: one or two). */
+  add(first: string, second?: string): void {
+    const key = keyOf(first, second);
     const cell = this.#cells.get(key);
     if (cell) cell.value++;
-    else this.#cells.set(key, { labels: labelsOf(this.#labelNames, values), value: 1 });
+    else this.#cells.set(key, { labels: labelsOf(this.#labelNames, first, second), value: 1 });
   }
 
   /** The count of these label values (0 when never added). */
-  get(...values: string[]): number {
-    return this.#cells.get(values.join("\u0000"))?.value ?? 0;
+  get(first: string, second?: string): number {
+    return this.#cells.get(keyOf(first, second))?.value ?? 0;
   }
 }
 
@@ -90,11 +90,11 @@ export class TallyHistogram<L extends string> {
     opts.registry.registerMetric(this as never);
   }
 
-  /** Records `value` for these label values (in labelNames order). */
-  observe(value: number, ...values: string[]): void {
-    const key = values.length === 1 ? values[0] : values.join("\u0000");
+  /** Records `value` for these label values (in labelNames order: one or two). */
+  observe(value: number, first: string, second?: string): void {
+    const key = keyOf(first, second);
     let cell = this.#cells.get(key);
-    if (!cell) this.#cells.set(key, (cell = { labels: labelsOf(this.#labelNames, values), counts: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 }));
+    if (!cell) this.#cells.set(key, (cell = { labels: labelsOf(this.#labelNames, first, second), counts: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 }));
     const bounds = this.#bounds;
     let i = 0;
     while (i < bounds.length && value > bounds[i]) i++;
@@ -124,7 +124,13 @@ export class TallyHistogram<L extends string> {
   }
 }
 
-function labelsOf<L extends string>(names: readonly L[], values: string[]): Labels<L> {
+function keyOf(first: string, second: string | undefined): string {
+  return second === undefined ? first : `${first}\u0000${second}`;
+}
+
+/** The labels object of a new cell; the arity is checked here, once per label set. */
+function labelsOf<L extends string>(names: readonly L[], first: string, second: string | undefined): Labels<L> {
+  const values = second === undefined ? [first] : [first, second];
   if (values.length !== names.length) throw new Error(`metric labels: expected ${names.join(", ")}, got ${values.length} value(s)`);
   const labels = {} as Labels<L>;
   names.forEach((n, i) => (labels[n] = values[i]));

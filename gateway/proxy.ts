@@ -139,7 +139,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #cancel: Error | null = null;
   #ended = false;
   #head: string[] | null = null;
-  #upstreamFramed = false;
+  /** The function's Content-Length; -1 when it sent none (chunked, or ended by close). */
+  #contentLength = -1;
   #wroteHead = false;
   #held: Buffer | null = null;
   #resume: (() => void) | null = null;
@@ -187,8 +188,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
         if (name.length === 13 && name.toLowerCase() === "x-fnrun-error") this.functionError = raw[i + 1].toString("latin1");
         continue;
       }
-      if (name.length === 14 && name.toLowerCase() === "content-length") this.#upstreamFramed = true;
-      head.push(name, raw[i + 1].toString("latin1"));
+      const value = raw[i + 1].toString("latin1");
+      if (name.length === 14 && name.toLowerCase() === "content-length") this.#contentLength = Number(value);
+      head.push(name, value);
     }
     const lease = this.lease;
     head.push("x-fnrun-start", lease.kind, "server-timing", `queue;dur=${lease.queueMs}, start;dur=${lease.startMs}, handler;dur=${this.handlerMs.toFixed(2)}`);
@@ -202,6 +204,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.#ended) return true; // being aborted: drop
     if (!this.#wroteHead) {
       if (this.#held === null) {
+        if (chunk.length === this.#contentLength) {
+          // The whole body in the first chunk: head and body go out now, in one write.
+          this.#wroteHead = true;
+          this.res.writeHead(this.status, this.#head!);
+          this.res.end(chunk);
+          return true;
+        }
         // Hold the first chunk for this tick: a small answer that completes in the same read
         // goes out as one write with a Content-Length instead of three chunked writes.
         this.#held = chunk;
@@ -221,11 +230,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
       const head = this.#head!;
       const held = this.#held;
       this.#held = null;
-      if (!this.#upstreamFramed && this.req.method !== "HEAD" && this.status !== 204 && this.status !== 304) head.push("content-length", String(held ? held.length : 0));
+      if (this.#contentLength === -1 && this.req.method !== "HEAD" && this.status !== 204 && this.status !== 304) head.push("content-length", String(held ? held.length : 0));
       res.writeHead(this.status, head);
       if (held) res.end(held);
       else res.end();
-    } else res.end();
+    } else if (!res.writableEnded) res.end();
     this.#finish();
   }
 

@@ -45,6 +45,8 @@ export interface TimeoutEvent {
 /** What the gateway needs from the pool (the consumer owns the interface). */
 export interface Invoker {
   acquire(name: string): Promise<Lease>;
+  /** A warm lease at once when one is free (no promise on the request path); else acquire(). */
+  tryAcquire?(name: string): Lease | undefined;
   timeoutOf(name: string): number;
   /** Told when an invocation timed out, so the function's log can say so (see timeout-log.ts). */
   onTimeout?(event: TimeoutEvent): void;
@@ -124,6 +126,11 @@ class Gateway implements ExchangeHooks {
 
     const invoker = this.#opts.invoker;
     const init = { fn, invocationId: nextInvocationId(), timeoutMs: invoker.timeoutOf(fn), path: url, headers, body, maxBodyBytes: this.#limits.maxBodyBytes, startedAt: started };
+    const warm = invoker.tryAcquire?.(fn);
+    if (warm) {
+      new Exchange(req, res, warm, init, this);
+      return;
+    }
     invoker.acquire(fn).then(
       (lease) => {
         if (res.destroyed) lease.release("ok"); // the client left while we waited

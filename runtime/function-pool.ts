@@ -132,13 +132,23 @@ export class FunctionPool {
     if (this.#closed) return Promise.reject(poolClosed(this.name, this.revision));
     // A revision whose code cannot load is not started again and again, once per request.
     if (this.#broken && this.#slots.size === 0 && Date.now() < this.#brokenUntil) return Promise.reject(this.#broken);
-    const slot = this.#freeSlot();
-    if (slot && this.#waiters.length === 0) return Promise.resolve(this.#lease(slot, Date.now(), false));
+    const lease = this.tryAcquire();
+    if (lease) return Promise.resolve(lease);
     if (this.#waiters.length >= this.#opts.maxQueue) return Promise.reject(queueFull(this.name, this.#waiters.length));
     return new Promise<Lease>((resolve, reject) => {
       this.#waiters.push({ enqueuedAt: Date.now(), resolve, reject });
       this.#scale();
     });
+  }
+
+  /**
+   * A lease on a warm instance with a free slot, now, or undefined (then acquire() waits or
+   * starts one): the request path's way around a promise and a microtask per request.
+   */
+  tryAcquire(): Lease | undefined {
+    if (this.#closed || this.#waiters.length > 0) return undefined;
+    const slot = this.#freeSlot();
+    return slot && this.#lease(slot, Date.now(), false);
   }
 
   /** Stops instances idle longer than idleTimeoutMs, keeping minInstances. */

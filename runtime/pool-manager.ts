@@ -141,6 +141,11 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
     }
   }
 
+  /** A lease on a warm instance of `name` with a free slot, now; undefined when acquire() must wait, start one, or fail. */
+  tryAcquire(name: string): Lease | undefined {
+    return this.#pools.get(name)?.pool.tryAcquire();
+  }
+
   /**
    * Makes sure the function has an instance ready and fresh (its idle clock restarted), e.g.
    * just before a scheduled run: a lease taken and given back at once. Starts one if needed.
