@@ -325,7 +325,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#ended = true;
     this.#held = null;
     if (this.#timer) clearTimeout(this.#timer);
-    this.res.off("close", onResponseClose);
+    // The close listener stays (removing one costs more than the call it would save): it finds no exchange.
     this.res[kExchange] = null;
     this.hooks.done(this);
   }
