@@ -31,6 +31,8 @@ export interface DaemonProcess {
   stateDir: string;
   controlSocket: string;
   url: string;
+  /** Pid of the `fnrun up` child: the node process that runs the gateway (its CPU shows in /proc/<pid>/stat). */
+  pid: number;
   /** ms from spawn to "gateway listening" (base image, deploys and min_instances included). */
   startupMs: number;
   log(): string;
@@ -41,15 +43,26 @@ export interface DaemonProcess {
   stop(): Promise<void>;
 }
 
-/** Writes `config` (TOML) to `<dir>/config.toml` and runs `fnrun up` on it; resolves when it serves. */
-export async function startDaemon(name: string, dir: string, config: string, timeoutMs = 150_000): Promise<DaemonProcess> {
+export interface StartDaemonOptions {
+  /** How long to wait for "gateway listening" (default 150 s). */
+  timeoutMs?: number;
+  /** Node flags placed before the bin path, e.g. `["--cpu-prof", "--cpu-prof-dir=DIR"]`. */
+  nodeArgs?: string[];
+}
+
+/**
+ * Writes `config` (TOML) to `<dir>/config.toml` and runs `fnrun up` on it; resolves when it serves.
+ * The last argument is the options, or (as before) just the timeout in ms.
+ */
+export async function startDaemon(name: string, dir: string, config: string, opts: number | StartDaemonOptions = {}): Promise<DaemonProcess> {
+  const { timeoutMs = 150_000, nodeArgs = [] } = typeof opts === "number" ? { timeoutMs: opts } : opts;
   await mkdir(dir, { recursive: true });
   const configPath = join(dir, "config.toml");
   await writeFile(configPath, config);
   const stateDir = join(dir, ".fnrun");
   const controlSocket = join(stateDir, "fnrun.sock");
   const t0 = performance.now();
-  const child: ChildProcess = spawn(process.execPath, [BIN, "up", "--config", configPath], { cwd: ROOT, env: MIN_ENV, stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, BIN, "up", "--config", configPath], { cwd: ROOT, env: MIN_ENV, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout!.on("data", (d) => (log += d));
   child.stderr!.on("data", (d) => (log += d));
@@ -99,6 +112,7 @@ export async function startDaemon(name: string, dir: string, config: string, tim
     stateDir,
     controlSocket,
     url,
+    pid: child.pid!,
     startupMs,
     log: () => log,
     functions: async () => {

@@ -11,7 +11,7 @@ import type { ColdStartResult } from "./cold-start.ts";
 import type { FloorKind } from "./floors.ts";
 import { fmtMiB, fmtMs, median, MiB, quantile, sh } from "./lib.ts";
 import type { CgroupMemory, HundredResult } from "./memory.ts";
-import type { WarmResult } from "./warm.ts";
+import type { WarmResult, WarmRound } from "./warm.ts";
 
 export interface Machine {
   cpu: string;
@@ -150,21 +150,31 @@ export function renderMarkdown(r: Results): string {
   const w = r.warm;
   if (w) {
     const s = r.settings.warmFunction;
+    const n = w.rounds.length;
     out.push(
-      `\`wrk -t1 -c32 -d${w.seconds}s --latency\` on 127.0.0.1, after a 2 s warm-up of each. The gateway fronts ${s.instances} warm instance`,
+      `${n} alternating rounds of \`wrk -t1 -c${w.connections} -d${w.seconds}s --latency\` on 127.0.0.1: each round runs the bare server, then the gateway,`,
+      `after an unmeasured ${w.warmupSeconds} s warm-up of each. The table gives medians over the ${n} runs of each. The gateway fronts ${s.instances} warm instance`,
       `(cpu ${s.cpu}, concurrency ${s.concurrency}) of the hello function; the bare server is a Hono hello app on @hono/node-server in its own node process.`,
       "",
     );
-    out.push(row(["target", "req/s", "p50 ms", "p99 ms", "requests", "errors", "load after"]), row(["---", "---:", "---:", "---:", "---:", "---:", "---:"]));
+    out.push(row(["target", "median req/s", "median p50 ms", "median p99 ms", "requests (all runs)", "errors (all runs)"]), row(["---", "---:", "---:", "---:", "---:", "---:"]));
     for (const [label, x] of [["gateway → instance", w.gateway], ["bare Hono", w.bare]] as const) {
-      out.push(row([label, Math.round(x.reqPerSec), fmtMs(x.p50Ms), fmtMs(x.p99Ms), x.requests, x.errors, x.load]));
+      out.push(row([label, Math.round(x.reqPerSec), fmtMs(x.p50Ms), fmtMs(x.p99Ms), x.requests, x.errors]));
     }
-    out.push(row(["gateway ÷ bare", ratio(w.gateway.reqPerSec, w.bare.reqPerSec), ratio(w.gateway.p50Ms, w.bare.p50Ms), ratio(w.gateway.p99Ms, w.bare.p99Ms), "", "", ""]));
+    const times = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : "n/a");
+    out.push(row(["gateway ÷ bare (median of the per-round ratios)", times(w.reqPerSecRatio), times(w.p50Ratio), times(w.p99Ratio), "", ""]));
     out.push("");
-    const errLines = (x: { raw: string }) => x.raw.split("\n").filter((l) => /Non-2xx|Socket errors/.test(l)).map((l) => l.trim()).join("; ");
-    for (const [label, x] of [["gateway", w.gateway], ["bare Hono", w.bare]] as const) {
-      if (x.errors > 0) out.push(`The ${label} run had errors: ${errLines(x)}; it is not a clean measurement.`, "");
+    if (w.gatewayCpuUsPerRequest !== null) {
+      out.push(`Gateway CPU per request (the \`fnrun up\` process, user + system from /proc/<pid>/stat, over the requests of its run): median ${w.gatewayCpuUsPerRequest.toFixed(1)} µs.`, "");
     }
+    const pair = (x: WarmRound, i: number) => `${i + 1}: ${Math.round(x.gateway.reqPerSec)} / ${Math.round(x.bare.reqPerSec)} = ${ratio(x.gateway.reqPerSec, x.bare.reqPerSec)} (load ${x.gateway.load})`;
+    out.push(`Each round, gateway / bare req/s: ${w.rounds.map(pair).join(" · ")}.`, "");
+    const errLines = (x: { raw: string }) => x.raw.split("\n").filter((l) => /Non-2xx|Socket errors/.test(l)).map((l) => l.trim()).join("; ");
+    w.rounds.forEach((x, i) => {
+      for (const [label, y] of [["gateway", x.gateway], ["bare Hono", x.bare]] as const) {
+        if (y.errors > 0) out.push(`Round ${i + 1}'s ${label} run had errors: ${errLines(y)}; it is not a clean measurement.`, "");
+      }
+    });
   } else out.push("not measured", "");
 
   // Memory.
@@ -217,11 +227,11 @@ export function renderMarkdown(r: Results): string {
       verdict(h ? h.containers === h.functions * h.perFunction && h.limitSum <= h.budget && h.usageSum <= h.budget : null),
     ]),
   );
-  const rps = w ? w.gateway.reqPerSec / w.bare.reqPerSec : NaN;
-  const p99 = w ? w.gateway.p99Ms / w.bare.p99Ms : NaN;
+  const rps = w ? w.reqPerSecRatio : NaN;
+  const p99 = w ? w.p99Ratio : NaN;
   out.push(
     row([
-      "gateway ≥ 0.5× bare Hono req/s (goal 0.6×), p99 ≤ 2× bare",
+      "gateway ≥ 0.5× bare Hono req/s (goal 0.6×), p99 ≤ 2× bare (medians of the per-round ratios)",
       w ? `${rps.toFixed(2)}× req/s, ${p99.toFixed(2)}× p99` : "n/a",
       w ? `${verdict(rps >= 0.5 && p99 <= 2)}${rps >= 0.6 && p99 <= 2 ? " (goal met)" : rps >= 0.5 ? " (goal 0.6× not met)" : ""}` : verdict(null),
     ]),
@@ -242,7 +252,10 @@ export function renderMarkdown(r: Results): string {
     "  from builder/base-layout.ts) until the socket appears, then one GET on the unix socket; the container is stopped after (not timed).",
     "  One runs a plain node:http server, the other fnrun's bootstrap with the hello function's bundle.",
     "- **host floors**: `node` spawned on the host with only PATH and HOME in its env, the same two servers, to the first 200 on the socket.",
-    "- **warm**: wrk against the gateway route of a function held at one warm instance, and against a bare Hono server; 2 s warm-up each.",
+    "- **warm**: wrk against the gateway route of a function held at one warm instance, and against a bare Hono server; 2 s warm-up each,",
+    "  then short runs in alternating pairs (bare, then gateway). Medians per side, and the median of each pair's gateway ÷ bare ratio:",
+    "  the two runs of a pair share the machine's background load, so their ratio is steadier than either number. Gateway CPU from",
+    "  utime + stime of the `fnrun up` process in /proc/<pid>/stat before and after its run, divided by the requests wrk completed.",
     "- **memory**: the cgroup of the container, read right from the kernel's files; container ids from `runc --root <state>/runc list -q`.",
     "",
   );

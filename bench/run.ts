@@ -204,7 +204,7 @@ async function main(): Promise<number> {
     }
     if (full && bare) {
       say("warm requests: wrk against the bare Hono server and the gateway");
-      warm = await attempt("warm requests", () => measureWarm(`${full.url}/warm`, bare.url));
+      warm = await attempt("warm requests", () => measureWarm(`${full.url}/warm`, bare.url, { rounds: 5, seconds: 4, gatewayPid: full.pid }));
     } else missing.push("warm requests: needs the daemon and the bare Hono server");
     if (stopFull) await stopFull();
     await bare?.stop();

@@ -2,24 +2,36 @@
  * @module bench/warm
  * Warm requests: wrk (one thread, 32 connections, keep-alive, loopback only, bounded in time)
  * against the gateway in front of one warm instance, and against a bare Hono hello server
- * (bench/bare-hono.mjs, its own node process) in the same run. Each gets a short unmeasured
- * warm-up run first (JIT, connection pools).
+ * (bench/bare-hono.mjs, its own node process) in the same run.
+ *
+ * The machines this runs on are noisy (the same build swings 40% between runs minutes apart),
+ * so one long run of each says little. After an unmeasured warm-up of each, measureWarm takes
+ * several short runs in alternating pairs (bare, then gateway) and reports medians, and the
+ * median of the per-pair ratios: the two runs of a pair see about the same background load, so
+ * their ratio is far steadier than either number.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { getWhenUp, MIN_ENV, sh, sleep } from "./lib.ts";
+import { getWhenUp, median, MIN_ENV, sh, sleep } from "./lib.ts";
 
+/** One wrk run, parsed. */
 export interface WrkResult {
+  /** The URL wrk loaded. */
   url: string;
+  /** wrk's Requests/sec. */
   reqPerSec: number;
+  /** 50th percentile latency, ms (from `--latency`'s distribution). */
   p50Ms: number;
+  /** 99th percentile latency, ms. */
   p99Ms: number;
+  /** Requests completed in the run. */
   requests: number;
   /** Non-2xx/3xx responses and socket errors: a run with any is not a clean measurement. */
   errors: number;
   /** 1-minute load average right after the run (wrk, the servers, and anything else on the machine). */
   load: string;
+  /** wrk's whole output. */
   raw: string;
 }
 
@@ -62,13 +74,15 @@ export async function startBareHono(): Promise<BareServer> {
   }
 }
 
-/** `wrk -t1 -c32 -dNs --latency URL`, parsed. */
-export async function wrk(url: string, seconds: number): Promise<WrkResult> {
-  const raw = await sh("wrk", ["-t1", "-c32", `-d${seconds}s`, "--timeout", "5s", "--latency", url], (seconds + 20) * 1000);
+/** `wrk -t1 -c<connections> -d<seconds>s --latency URL`, parsed (NaN for a figure wrk did not print). */
+export async function wrk(url: string, seconds: number, connections = 32): Promise<WrkResult> {
+  const raw = await sh("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "--latency", url], (seconds + 20) * 1000);
   const num = (re: RegExp) => {
     const m = re.exec(raw);
     return m ? Number(m[1]) : NaN;
   };
+  // Anchored to a whole line of the latency distribution ("     50%  1.23ms"): the thread-stats
+  // line above it also holds percentages ("72.50%").
   const latency = (pct: string) => {
     const m = new RegExp(`^\\s*${pct}%\\s+([\\d.]+)(us|ms|s)\\s*$`, "m").exec(raw);
     if (!m) return NaN;
@@ -87,19 +101,149 @@ export async function wrk(url: string, seconds: number): Promise<WrkResult> {
   };
 }
 
-export interface WarmResult {
-  gateway: WrkResult;
+/** One measured pair: a bare run, then a gateway run right after it. */
+export interface WarmRound {
+  /** wrk against the bare Hono server. */
   bare: WrkResult;
-  seconds: number;
+  /** wrk against the gateway, right after `bare`. */
+  gateway: WrkResult;
+  /** gateway req/s ÷ bare req/s of this pair. */
+  reqPerSecRatio: number;
+  /** gateway p50 ÷ bare p50 of this pair. */
+  p50Ratio: number;
+  /** gateway p99 ÷ bare p99 of this pair. */
+  p99Ratio: number;
+  /**
+   * CPU time (user + system, all threads) the gateway process used during its run, in µs, divided
+   * by the requests wrk completed in that run; null when no gateway pid was given or /proc could
+   * not be read.
+   */
+  gatewayCpuUsPerRequest: number | null;
 }
 
-/** Warm-ups, then bare Hono and the gateway, one after the other, `seconds` each. */
-export async function measureWarm(gatewayUrl: string, bareUrl: string, seconds = 8): Promise<WarmResult> {
-  await wrk(bareUrl, 2);
-  await wrk(gatewayUrl, 2);
-  await sleep(500);
-  const bare = await wrk(bareUrl, seconds);
-  await sleep(500);
-  const gateway = await wrk(gatewayUrl, seconds);
-  return { gateway, bare, seconds };
+/** One side (bare or gateway) over all rounds. */
+export interface WarmSide {
+  /** Median over the rounds of wrk's Requests/sec. */
+  reqPerSec: number;
+  /** Median over the rounds of wrk's 50th percentile latency, ms. */
+  p50Ms: number;
+  /** Median over the rounds of wrk's 99th percentile latency, ms. */
+  p99Ms: number;
+  /** Requests completed, summed over the measured runs. */
+  requests: number;
+  /** Errors (non-2xx/3xx and socket errors), summed over the measured runs: any at all means not a clean measurement. */
+  errors: number;
+}
+
+export interface WarmResult {
+  /** The measured pairs, in the order they ran (every wrk run kept, raw output included). */
+  rounds: WarmRound[];
+  /** Seconds of each measured wrk run. */
+  seconds: number;
+  /** Seconds of the unmeasured warm-up run of each side. */
+  warmupSeconds: number;
+  /** wrk connections (always one thread). */
+  connections: number;
+  /** Medians of the gateway runs. */
+  gateway: WarmSide;
+  /** Medians of the bare Hono runs. */
+  bare: WarmSide;
+  /** Median over the rounds of each pair's gateway ÷ bare req/s (not the ratio of the medians). */
+  reqPerSecRatio: number;
+  /** Median over the rounds of each pair's gateway ÷ bare p50. */
+  p50Ratio: number;
+  /** Median over the rounds of each pair's gateway ÷ bare p99. */
+  p99Ratio: number;
+  /** Median over the rounds of the gateway's CPU µs per request; null when not measured. */
+  gatewayCpuUsPerRequest: number | null;
+}
+
+export interface MeasureWarmOptions {
+  /** Measured pairs (default 5). */
+  rounds?: number;
+  /** Seconds of each measured wrk run (default 4). */
+  seconds?: number;
+  /** Pid of the gateway's process (`fnrun up`): with it, the gateway's CPU per request is measured too. */
+  gatewayPid?: number;
+}
+
+const WARMUP_SECONDS = 2;
+const PAUSE_MS = 300;
+const CONNECTIONS = 32;
+
+let clockTicks: Promise<number> | null = null;
+/** Clock ticks per second of /proc/<pid>/stat's times (`getconf CLK_TCK`; 100 when unavailable). */
+function clkTck(): Promise<number> {
+  return (clockTicks ??= sh("getconf", ["CLK_TCK"]).then(
+    (out) => Number(out.trim()) || 100,
+    () => 100,
+  ));
+}
+
+/** utime + stime of a process (all its threads), in clock ticks; null when /proc cannot be read. */
+async function cpuTicks(pid: number): Promise<number | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+  if (stat === null) return null;
+  // Fields after "(comm)", which may itself hold spaces: state is field 3, utime 14, stime 15.
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(f[11]) + Number(f[12]);
+  return Number.isFinite(ticks) ? ticks : null;
+}
+
+/** Median of the finite values (NaN when there are none). */
+function medianOf(xs: number[]): number {
+  return median(xs.filter(Number.isFinite));
+}
+
+function side(runs: WrkResult[]): WarmSide {
+  return {
+    reqPerSec: medianOf(runs.map((r) => r.reqPerSec)),
+    p50Ms: medianOf(runs.map((r) => r.p50Ms)),
+    p99Ms: medianOf(runs.map((r) => r.p99Ms)),
+    requests: runs.reduce((a, r) => a + (Number.isFinite(r.requests) ? r.requests : 0), 0),
+    errors: runs.reduce((a, r) => a + r.errors, 0),
+  };
+}
+
+/**
+ * An unmeasured warm-up of each side (JIT, connection pools, the instance's first requests), then
+ * `rounds` pairs of runs: bare, then gateway, `seconds` each, a short pause between runs.
+ */
+export async function measureWarm(gatewayUrl: string, bareUrl: string, opts: MeasureWarmOptions = {}): Promise<WarmResult> {
+  const { rounds: n = 5, seconds = 4, gatewayPid } = opts;
+  const tck = gatewayPid === undefined ? 0 : await clkTck();
+  await wrk(bareUrl, WARMUP_SECONDS, CONNECTIONS);
+  await sleep(PAUSE_MS);
+  await wrk(gatewayUrl, WARMUP_SECONDS, CONNECTIONS);
+  const rounds: WarmRound[] = [];
+  for (let i = 0; i < n; i++) {
+    await sleep(PAUSE_MS);
+    const bare = await wrk(bareUrl, seconds, CONNECTIONS);
+    await sleep(PAUSE_MS);
+    const before = gatewayPid === undefined ? null : await cpuTicks(gatewayPid);
+    const gateway = await wrk(gatewayUrl, seconds, CONNECTIONS);
+    const after = gatewayPid === undefined ? null : await cpuTicks(gatewayPid);
+    const cpu = before !== null && after !== null && gateway.requests > 0 ? (((after - before) / tck) * 1e6) / gateway.requests : null;
+    rounds.push({
+      bare,
+      gateway,
+      reqPerSecRatio: gateway.reqPerSec / bare.reqPerSec,
+      p50Ratio: gateway.p50Ms / bare.p50Ms,
+      p99Ratio: gateway.p99Ms / bare.p99Ms,
+      gatewayCpuUsPerRequest: cpu,
+    });
+  }
+  const cpus = rounds.map((r) => r.gatewayCpuUsPerRequest).filter((x): x is number => x !== null);
+  return {
+    rounds,
+    seconds,
+    warmupSeconds: WARMUP_SECONDS,
+    connections: CONNECTIONS,
+    gateway: side(rounds.map((r) => r.gateway)),
+    bare: side(rounds.map((r) => r.bare)),
+    reqPerSecRatio: medianOf(rounds.map((r) => r.reqPerSecRatio)),
+    p50Ratio: medianOf(rounds.map((r) => r.p50Ratio)),
+    p99Ratio: medianOf(rounds.map((r) => r.p99Ratio)),
+    gatewayCpuUsPerRequest: cpus.length ? median(cpus) : null,
+  };
 }
