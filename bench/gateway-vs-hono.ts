@@ -2,9 +2,11 @@
  * @module bench/gateway-vs-hono
  * The warm-request part of `npm run bench` on its own, for quick before/after comparisons: a
  * real `fnrun up` (one warm instance of the hello function in a runc container) against the bare
- * Hono hello server (bench/bare-hono.mjs), measured by bench/warm.ts's measureWarm: a warm-up of
- * each, then alternating pairs of wrk runs (bare, then gateway) on 127.0.0.1. Prints every round
- * and the medians, the median per-round ratios and the gateway's CPU µs per request.
+ * Hono hello server (bench/bare-hono.mjs) and the proxy floor (bench/proxy-floor.mjs: node:http +
+ * undici and nothing else, in front of the same instance), measured by bench/warm.ts's
+ * measureWarm: a warm-up of each, then alternating rounds of wrk runs (bare, floor, gateway) on
+ * 127.0.0.1. Prints every round and the medians, the median per-round ratios and the CPU µs per
+ * request of the gateway and of the floor.
  *
  *   node --import tsx bench/gateway-vs-hono.ts [--duration 4] [--rounds 5] [--cpu-prof DIR]
  *
@@ -19,7 +21,7 @@ import { parseArgs } from "node:util";
 import { startDaemon, sweep, type DaemonProcess } from "./daemon.ts";
 import { HELLO_FUNCTION } from "./floors.ts";
 import { fmtMs } from "./lib.ts";
-import { measureWarm, startBareHono, type BareServer, type WarmResult, type WrkResult } from "./warm.ts";
+import { instanceSocket, measureWarm, startBareHono, startProxyFloor, type BareServer, type WarmResult, type WrkResult } from "./warm.ts";
 
 /**
  * The warm function of bench/run.ts (configFull's `[functions.warm]` and its defaults: memory
@@ -47,10 +49,12 @@ export async function gatewayVsHono(opts: { rounds: number; seconds: number; cpu
   const dir = await mkdtemp(join(tmpdir(), "fnrun-gvh-"));
   let daemon: DaemonProcess | null = null;
   let bare: BareServer | null = null;
+  let floor: BareServer | null = null;
   let cleaning: Promise<void> | null = null;
   const cleanUp = () =>
     (cleaning ??= (async () => {
       await bare?.stop();
+      await floor?.stop();
       if (daemon) {
         await daemon.stop();
         const left = await sweep(daemon.stateDir);
@@ -73,8 +77,9 @@ export async function gatewayVsHono(opts: { rounds: number; seconds: number; cpu
     for (const s of started) if (s.status === "rejected") throw s.reason;
     const d = daemon!;
     const b = bare!;
-    process.stderr.write(`gateway ${d.url}/hello (pid ${d.pid}), bare ${b.url}; warm-up, then ${opts.rounds} rounds of ${opts.seconds} s each\n`);
-    return await measureWarm(`${d.url}/hello`, b.url, { rounds: opts.rounds, seconds: opts.seconds, gatewayPid: d.pid });
+    floor = await startProxyFloor(await instanceSocket(d, "hello"));
+    process.stderr.write(`gateway ${d.url}/hello (pid ${d.pid}), proxy floor ${floor.url}, bare ${b.url}; warm-up, then ${opts.rounds} rounds of ${opts.seconds} s each\n`);
+    return await measureWarm(`${d.url}/hello`, b.url, { rounds: opts.rounds, seconds: opts.seconds, gatewayPid: d.pid, floor });
   } finally {
     await cleanUp();
     process.off("SIGINT", onSignal);
@@ -99,10 +104,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   w.rounds.forEach((r, i) => {
     const line = (label: string, x: WrkResult) => `round ${i + 1}  ${label}  ${fmt(x)}`;
     console.log(line("bare hono    ", r.bare));
+    if (r.floor) console.log(line("proxy floor  ", r.floor));
     console.log(line("fnrun gateway", r.gateway));
     console.log(`round ${i + 1}  ratio          ${r.reqPerSecRatio.toFixed(2)}× req/s   p99 ${r.p99Ratio.toFixed(2)}×${cpu(r.gatewayCpuUsPerRequest)}  load ${r.gateway.load}`);
   });
   console.log(`median   bare hono      ${fmt(w.bare)}`);
+  if (w.floor) console.log(`median   proxy floor    ${fmt(w.floor)}`);
   console.log(`median   fnrun gateway  ${fmt(w.gateway)}`);
+  if (w.floor) console.log(`median of per-round ratios: floor ${w.floorReqPerSecRatio.toFixed(2)}× bare req/s, gateway ${w.gatewayOfFloor.toFixed(2)}× floor req/s${w.floorCpuUsPerRequest === null ? "" : `, floor cpu ${w.floorCpuUsPerRequest.toFixed(1)} µs/req`}`);
   console.log(`median of per-round ratios: ${w.reqPerSecRatio.toFixed(2)}× req/s   p50 ${w.p50Ratio.toFixed(2)}×   p99 ${w.p99Ratio.toFixed(2)}×${cpu(w.gatewayCpuUsPerRequest)}`);
 }

@@ -11,7 +11,7 @@ import type { ColdStartResult } from "./cold-start.ts";
 import type { FloorKind } from "./floors.ts";
 import { fmtMiB, fmtMs, median, MiB, quantile, sh } from "./lib.ts";
 import type { CgroupMemory, HundredResult } from "./memory.ts";
-import type { WarmResult, WarmRound } from "./warm.ts";
+import type { WarmResult, WarmRound, WarmSide } from "./warm.ts";
 
 export interface Machine {
   cpu: string;
@@ -158,21 +158,31 @@ export function renderMarkdown(r: Results): string {
       "",
     );
     out.push(row(["target", "median req/s", "median p50 ms", "median p99 ms", "requests (all runs)", "errors (all runs)"]), row(["---", "---:", "---:", "---:", "---:", "---:"]));
-    for (const [label, x] of [["gateway → instance", w.gateway], ["bare Hono", w.bare]] as const) {
-      out.push(row([label, Math.round(x.reqPerSec), fmtMs(x.p50Ms), fmtMs(x.p99Ms), x.requests, x.errors]));
-    }
+    const sides: Array<[string, WarmSide]> = [["gateway → instance", w.gateway]];
+    if (w.floor) sides.push(["proxy floor → same instance", w.floor]);
+    sides.push(["bare Hono", w.bare]);
+    for (const [label, x] of sides) out.push(row([label, Math.round(x.reqPerSec), fmtMs(x.p50Ms), fmtMs(x.p99Ms), x.requests, x.errors]));
     const times = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : "n/a");
     out.push(row(["gateway ÷ bare (median of the per-round ratios)", times(w.reqPerSecRatio), times(w.p50Ratio), times(w.p99Ratio), "", ""]));
     out.push("");
     if (w.gatewayCpuUsPerRequest !== null) {
-      out.push(`Gateway CPU per request (the \`fnrun up\` process, user + system from /proc/<pid>/stat, over the requests of its run): median ${w.gatewayCpuUsPerRequest.toFixed(1)} µs.`, "");
+      const floorCpu = w.floorCpuUsPerRequest === null ? "" : `; the proxy floor's: median ${w.floorCpuUsPerRequest.toFixed(1)} µs`;
+      out.push(`Gateway CPU per request (the \`fnrun up\` process, user + system from /proc/<pid>/stat, over the requests of its run): median ${w.gatewayCpuUsPerRequest.toFixed(1)} µs${floorCpu}.`, "");
     }
-    const pair = (x: WarmRound, i: number) => `${i + 1}: ${Math.round(x.gateway.reqPerSec)} / ${Math.round(x.bare.reqPerSec)} = ${ratio(x.gateway.reqPerSec, x.bare.reqPerSec)} (load ${x.gateway.load})`;
+    if (w.floor) {
+      out.push(
+        `The proxy floor (bench/proxy-floor.mjs) is the gateway's design with nothing of fnrun in it: node:http in, undici \`Pool.dispatch\` out over the same`,
+        `instance's unix socket, no routing, limits, lease, timeout, metrics or log. It reaches ${times(w.floorReqPerSecRatio)} the bare server's req/s, and the gateway ${times(w.gatewayOfFloor)} the floor's (medians of the per-round ratios).`,
+        "",
+      );
+    }
+    const pair = (x: WarmRound, i: number) =>
+      `${i + 1}: ${Math.round(x.gateway.reqPerSec)} / ${Math.round(x.bare.reqPerSec)} = ${ratio(x.gateway.reqPerSec, x.bare.reqPerSec)}${x.floor ? ` (floor ${Math.round(x.floor.reqPerSec)})` : ""} (load ${x.gateway.load})`;
     out.push(`Each round, gateway / bare req/s: ${w.rounds.map(pair).join(" · ")}.`, "");
     const errLines = (x: { raw: string }) => x.raw.split("\n").filter((l) => /Non-2xx|Socket errors/.test(l)).map((l) => l.trim()).join("; ");
     w.rounds.forEach((x, i) => {
-      for (const [label, y] of [["gateway", x.gateway], ["bare Hono", x.bare]] as const) {
-        if (y.errors > 0) out.push(`Round ${i + 1}'s ${label} run had errors: ${errLines(y)}; it is not a clean measurement.`, "");
+      for (const [label, y] of [["gateway", x.gateway], ["proxy floor", x.floor], ["bare Hono", x.bare]] as const) {
+        if (y && y.errors > 0) out.push(`Round ${i + 1}'s ${label} run had errors: ${errLines(y)}; it is not a clean measurement.`, "");
       }
     });
   } else out.push("not measured", "");

@@ -17,7 +17,7 @@ import { HELLO_FUNCTION, setUpFloors, type Floors } from "./floors.ts";
 import { MiB, waitFor } from "./lib.ts";
 import { measureHundred, measureIdleInstance, measureStemCells, type CgroupMemory, type HundredResult } from "./memory.ts";
 import { machineInfo, renderMarkdown, writeReport, type Settings } from "./report.ts";
-import { measureWarm, startBareHono, type BareServer, type WarmResult } from "./warm.ts";
+import { instanceSocket, measureWarm, startBareHono, startProxyFloor, type BareServer, type WarmResult } from "./warm.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 18);
 const STEM_CELLS = 2;
@@ -203,8 +203,11 @@ async function main(): Promise<number> {
       idle = await attempt("idle instance memory", () => measureIdleInstance(full, "idle", `${full.url}/idle`));
     }
     if (full && bare) {
-      say("warm requests: wrk against the bare Hono server and the gateway");
-      warm = await attempt("warm requests", () => measureWarm(`${full.url}/warm`, bare.url, { rounds: 5, seconds: 4, gatewayPid: full.pid }));
+      say("warm requests: wrk against the bare Hono server, the proxy floor and the gateway");
+      const floor = await attempt("proxy floor", async () => startProxyFloor(await instanceSocket(full, "warm")));
+      if (floor) cleanups.push(() => floor.stop());
+      warm = await attempt("warm requests", () => measureWarm(`${full.url}/warm`, bare.url, { rounds: 5, seconds: 4, gatewayPid: full.pid, floor: floor ?? undefined }));
+      await floor?.stop();
     } else missing.push("warm requests: needs the daemon and the bare Hono server");
     if (stopFull) await stopFull();
     await bare?.stop();

@@ -13,6 +13,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { DaemonProcess } from "./daemon.ts";
 import { getWhenUp, median, MIN_ENV, sh, sleep } from "./lib.ts";
 
 /** One wrk run, parsed. */
@@ -37,12 +38,30 @@ export interface WrkResult {
 
 export interface BareServer {
   url: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
 /** Starts bench/bare-hono.mjs with a minimal env and resolves with its URL. */
-export async function startBareHono(): Promise<BareServer> {
-  const child: ChildProcess = spawn(process.execPath, [join(import.meta.dirname, "bare-hono.mjs")], {
+export function startBareHono(): Promise<BareServer> {
+  return startScript("bare Hono server", "bare-hono.mjs", []);
+}
+
+/** Starts bench/proxy-floor.mjs in front of an instance's unix socket (see that file). */
+export function startProxyFloor(instanceSocket: string): Promise<BareServer> {
+  return startScript("proxy floor", "proxy-floor.mjs", [instanceSocket]);
+}
+
+/** The unix socket of `fn`'s one running instance in `daemon` (runtime/instance.ts: <state>/instances/<id>/sock/fn.sock). */
+export async function instanceSocket(daemon: Pick<DaemonProcess, "stateDir" | "containers">, fn: string): Promise<string> {
+  const ids = (await daemon.containers()).filter((id) => id.startsWith(`${fn}-`));
+  if (ids.length !== 1) throw new Error(`expected one instance of ${fn}, found ${ids.length} (${ids.join(", ") || "none"})`);
+  return join(daemon.stateDir, "instances", ids[0], "sock", "fn.sock");
+}
+
+/** Runs a bench/ script that prints its port once it listens; resolves when /hello answers. */
+async function startScript(what: string, file: string, args: string[]): Promise<BareServer> {
+  const child: ChildProcess = spawn(process.execPath, [join(import.meta.dirname, file), ...args], {
     cwd: join(import.meta.dirname, ".."),
     env: MIN_ENV,
     stdio: ["ignore", "pipe", "pipe"],
@@ -62,12 +81,12 @@ export async function startBareHono(): Promise<BareServer> {
         if (m) resolve(m[1]);
       });
       child.stderr!.on("data", (d) => (err += d));
-      void exited.then(() => reject(new Error(`bare Hono server exited: ${err}`)));
-      setTimeout(() => reject(new Error("bare Hono server: no port within 10 s")), 10_000).unref();
+      void exited.then(() => reject(new Error(`${what} exited: ${err}`)));
+      setTimeout(() => reject(new Error(`${what}: no port within 10 s`)), 10_000).unref();
     });
     const url = `http://127.0.0.1:${port}/hello`;
     await getWhenUp(url);
-    return { url, stop };
+    return { url, pid: child.pid!, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -101,10 +120,12 @@ export async function wrk(url: string, seconds: number, connections = 32): Promi
   };
 }
 
-/** One measured pair: a bare run, then a gateway run right after it. */
+/** One measured round: a bare run, the floor's (when measured), then the gateway's. */
 export interface WarmRound {
   /** wrk against the bare Hono server. */
   bare: WrkResult;
+  /** wrk against the proxy floor (bench/proxy-floor.mjs, same instance), between bare and gateway; null when not measured. */
+  floor: WrkResult | null;
   /** wrk against the gateway, right after `bare`. */
   gateway: WrkResult;
   /** gateway req/s ÷ bare req/s of this pair. */
@@ -119,6 +140,8 @@ export interface WarmRound {
    * not be read.
    */
   gatewayCpuUsPerRequest: number | null;
+  /** The same for the proxy floor's process; null when not measured. */
+  floorCpuUsPerRequest: number | null;
 }
 
 /** One side (bare or gateway) over all rounds. */
@@ -156,6 +179,14 @@ export interface WarmResult {
   p99Ratio: number;
   /** Median over the rounds of the gateway's CPU µs per request; null when not measured. */
   gatewayCpuUsPerRequest: number | null;
+  /** Medians of the proxy floor's runs; null when not measured. */
+  floor: WarmSide | null;
+  /** Median over the rounds of floor ÷ bare req/s (NaN when not measured). */
+  floorReqPerSecRatio: number;
+  /** Median over the rounds of gateway ÷ floor req/s: how much of its design's floor the gateway reaches (NaN when not measured). */
+  gatewayOfFloor: number;
+  /** Median over the rounds of the floor's CPU µs per request; null when not measured. */
+  floorCpuUsPerRequest: number | null;
 }
 
 export interface MeasureWarmOptions {
@@ -165,6 +196,8 @@ export interface MeasureWarmOptions {
   seconds?: number;
   /** Pid of the gateway's process (`fnrun up`): with it, the gateway's CPU per request is measured too. */
   gatewayPid?: number;
+  /** The proxy floor in front of the same instance (startProxyFloor): measured in every round, between bare and gateway. */
+  floor?: { url: string; pid: number };
 }
 
 const WARMUP_SECONDS = 2;
@@ -210,31 +243,50 @@ function side(runs: WrkResult[]): WarmSide {
  * `rounds` pairs of runs: bare, then gateway, `seconds` each, a short pause between runs.
  */
 export async function measureWarm(gatewayUrl: string, bareUrl: string, opts: MeasureWarmOptions = {}): Promise<WarmResult> {
-  const { rounds: n = 5, seconds = 4, gatewayPid } = opts;
-  const tck = gatewayPid === undefined ? 0 : await clkTck();
-  await wrk(bareUrl, WARMUP_SECONDS, CONNECTIONS);
-  await sleep(PAUSE_MS);
-  await wrk(gatewayUrl, WARMUP_SECONDS, CONNECTIONS);
+  const { rounds: n = 5, seconds = 4, gatewayPid, floor } = opts;
+  const tck = await clkTck();
+  /** A measured run, with the CPU µs per request of `pid` over it when a pid is given. */
+  const run = async (url: string, pid: number | undefined): Promise<[WrkResult, number | null]> => {
+    const before = pid === undefined ? null : await cpuTicks(pid);
+    const result = await wrk(url, seconds, CONNECTIONS);
+    const after = pid === undefined ? null : await cpuTicks(pid);
+    return [result, before !== null && after !== null && result.requests > 0 ? (((after - before) / tck) * 1e6) / result.requests : null];
+  };
+  for (const url of [bareUrl, ...(floor ? [floor.url] : []), gatewayUrl]) {
+    await wrk(url, WARMUP_SECONDS, CONNECTIONS);
+    await sleep(PAUSE_MS);
+  }
   const rounds: WarmRound[] = [];
   for (let i = 0; i < n; i++) {
     await sleep(PAUSE_MS);
     const bare = await wrk(bareUrl, seconds, CONNECTIONS);
+    let floorRun: WrkResult | null = null;
+    let floorCpu: number | null = null;
+    if (floor) {
+      await sleep(PAUSE_MS);
+      [floorRun, floorCpu] = await run(floor.url, floor.pid);
+    }
     await sleep(PAUSE_MS);
-    const before = gatewayPid === undefined ? null : await cpuTicks(gatewayPid);
-    const gateway = await wrk(gatewayUrl, seconds, CONNECTIONS);
-    const after = gatewayPid === undefined ? null : await cpuTicks(gatewayPid);
-    const cpu = before !== null && after !== null && gateway.requests > 0 ? (((after - before) / tck) * 1e6) / gateway.requests : null;
+    const [gateway, cpu] = await run(gatewayUrl, gatewayPid);
     rounds.push({
       bare,
+      floor: floorRun,
       gateway,
       reqPerSecRatio: gateway.reqPerSec / bare.reqPerSec,
       p50Ratio: gateway.p50Ms / bare.p50Ms,
       p99Ratio: gateway.p99Ms / bare.p99Ms,
       gatewayCpuUsPerRequest: cpu,
+      floorCpuUsPerRequest: floorCpu,
     });
   }
   const cpus = rounds.map((r) => r.gatewayCpuUsPerRequest).filter((x): x is number => x !== null);
+  const floorRuns = rounds.map((r) => r.floor).filter((x): x is WrkResult => x !== null);
+  const floorCpus = rounds.map((r) => r.floorCpuUsPerRequest).filter((x): x is number => x !== null);
   return {
+    floor: floorRuns.length ? side(floorRuns) : null,
+    floorReqPerSecRatio: medianOf(rounds.map((r) => (r.floor ? r.floor.reqPerSec / r.bare.reqPerSec : NaN))),
+    gatewayOfFloor: medianOf(rounds.map((r) => (r.floor ? r.gateway.reqPerSec / r.floor.reqPerSec : NaN))),
+    floorCpuUsPerRequest: floorCpus.length ? median(floorCpus) : null,
     rounds,
     seconds,
     warmupSeconds: WARMUP_SECONDS,
