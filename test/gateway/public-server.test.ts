@@ -11,6 +11,7 @@ import type { Server } from "node:http";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
+import { removeEmptyParents } from "../../runtime/cgroup.ts";
 import { request } from "undici";
 import { createPublicServer, type Invoker, type TimeoutEvent } from "../../gateway/public-server.ts";
 import { RouteTable } from "../../gateway/routes.ts";
@@ -20,6 +21,9 @@ import { cleanupOrphans, Instance } from "../../runtime/instance.ts";
 import type { Lease, Outcome } from "../../runtime/function-pool.ts";
 import { Runc } from "../../runtime/runc.ts";
 import { imageFor, makeFixture } from "../runtime/rootfs-fixture.ts";
+
+// runc makes the /fnrun parent cgroups for this file's containers; nothing else here removes them.
+after(() => removeEmptyParents());
 
 const MiB = 1024 * 1024;
 const MAX_BODY = 1 * MiB;

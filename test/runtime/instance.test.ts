@@ -5,10 +5,13 @@ import { readFile, readdir, readlink, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, describe, test } from "node:test";
-import { cgroupDirsOf, cgroupMode, cgroupPathsOf, readLimits, writeLimits } from "../../runtime/cgroup.ts";
+import { cgroupDirsOf, cgroupMode, cgroupPathsOf, readLimits, removeEmptyParents, writeLimits } from "../../runtime/cgroup.ts";
 import { cleanupOrphans, HOST_ID_BASE, Instance, type InstanceOptions } from "../../runtime/instance.ts";
 import { Runc } from "../../runtime/runc.ts";
 import { imageFor, makeFixture } from "./rootfs-fixture.ts";
+
+// runc makes the /fnrun parent cgroups for this file's containers; nothing else here removes them.
+after(() => removeEmptyParents());
 
 const MiB = 1024 * 1024;
 const LIMITS = { memoryBytes: 96 * MiB, cpu: 0.5, pids: 77, tmpBytes: 8 * MiB };

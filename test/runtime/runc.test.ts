@@ -3,7 +3,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { removeEmptyParents } from "../../runtime/cgroup.ts";
 import { Runc } from "../../runtime/runc.ts";
+
+// runc makes the /fnrun parent cgroups for this file's containers; nothing else here removes them.
+after(() => removeEmptyParents());
 
 describe("Runc", async () => {
   const dir = await mkdtemp(join(tmpdir(), "fnrun-"));

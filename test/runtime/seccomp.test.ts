@@ -11,12 +11,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { cgroupsPathFor, removeCgroups } from "../../runtime/cgroup.ts";
+import { cgroupsPathFor, removeCgroups, removeEmptyParents } from "../../runtime/cgroup.ts";
 import { HOST_ID_BASE, ID_MAP_SIZE } from "../../runtime/instance.ts";
 import {
   generateSpec, withCgroupsPath, withNamespaces, withNoCapabilities, withNoNewPrivileges, withPidsLimit, withProcess,
   withRootfs, withSeccomp, withUser, withUserNamespace, type SpecOpt,
 } from "../../runtime/spec.ts";
+
+// runc makes the /fnrun parent cgroups for this file's containers; nothing else here removes them.
+after(() => removeEmptyParents());
 
 const run = promisify(execFile);
 const SCRIPT = join(import.meta.dirname, "../fixtures/security/syscalls.py");

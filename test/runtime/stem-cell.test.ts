@@ -4,10 +4,13 @@ import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { baseImageConfig } from "../../builder/base-layout.ts";
-import { cgroupDirsOf, readLimits } from "../../runtime/cgroup.ts";
+import { cgroupDirsOf, readLimits, removeEmptyParents } from "../../runtime/cgroup.ts";
 import { cleanupOrphans, Instance, type InstanceOptions, type SpecializeOptions } from "../../runtime/instance.ts";
 import { Runc } from "../../runtime/runc.ts";
 import { imageFor, makeFixture } from "./rootfs-fixture.ts";
+
+// runc makes the /fnrun parent cgroups for this file's containers; nothing else here removes them.
+after(() => removeEmptyParents());
 
 const MiB = 1024 * 1024;
 /** A stem cell's start limits: deliberately unlike the function's, so the change is visible. */

@@ -8,10 +8,13 @@ import { existsSync } from "node:fs";
 import { chmod, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { cgroupDirsOf } from "../../runtime/cgroup.ts";
+import { cgroupDirsOf, removeEmptyParents } from "../../runtime/cgroup.ts";
 import { cleanupOrphans, Instance } from "../../runtime/instance.ts";
 import { Runc } from "../../runtime/runc.ts";
 import { imageFor, makeFixture } from "../runtime/rootfs-fixture.ts";
+
+// runc makes the /fnrun parent cgroups for this file's containers; nothing else here removes them.
+after(() => removeEmptyParents());
 
 const MiB = 1024 * 1024;
 const REAL_RUNC = ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"].find((p) => existsSync(p))!;
