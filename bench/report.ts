@@ -152,7 +152,7 @@ export function renderMarkdown(r: Results): string {
     const s = r.settings.warmFunction;
     const n = w.rounds.length;
     out.push(
-      `${n} alternating rounds of \`wrk -t1 -c${w.connections} -d${w.seconds}s --latency\` on 127.0.0.1: each round runs the bare server, then the gateway,`,
+      `${n} alternating rounds of \`wrk -t1 -c${w.connections} -d${w.seconds}s --latency\` on 127.0.0.1: each round runs the bare server, ${w.floor ? "the proxy floor, " : ""}then the gateway,`,
       `after an unmeasured ${w.warmupSeconds} s warm-up of each. The table gives medians over the ${n} runs of each. The gateway fronts ${s.instances} warm instance`,
       `(cpu ${s.cpu}, concurrency ${s.concurrency}) of the hello function; the bare server is a Hono hello app on @hono/node-server in its own node process.`,
       "",
@@ -262,10 +262,11 @@ export function renderMarkdown(r: Results): string {
     "  from builder/base-layout.ts) until the socket appears, then one GET on the unix socket; the container is stopped after (not timed).",
     "  One runs a plain node:http server, the other fnrun's bootstrap with the hello function's bundle.",
     "- **host floors**: `node` spawned on the host with only PATH and HOME in its env, the same two servers, to the first 200 on the socket.",
-    "- **warm**: wrk against the gateway route of a function held at one warm instance, and against a bare Hono server; 2 s warm-up each,",
-    "  then short runs in alternating pairs (bare, then gateway). Medians per side, and the median of each pair's gateway ÷ bare ratio:",
-    "  the two runs of a pair share the machine's background load, so their ratio is steadier than either number. Gateway CPU from",
-    "  utime + stime of the `fnrun up` process in /proc/<pid>/stat before and after its run, divided by the requests wrk completed.",
+    "- **warm**: wrk against the gateway route of a function held at one warm instance, against the proxy floor in front of that same",
+    "  instance, and against a bare Hono server; 2 s warm-up each, then short runs in alternating rounds (bare, floor, gateway). Medians",
+    "  per side, and the median of each round's ratios: the runs of a round share the machine's background load, so their ratio is",
+    "  steadier than any one number. CPU per request from utime + stime of the gateway's (or the floor's) process in /proc/<pid>/stat",
+    "  before and after its run, divided by the requests wrk completed.",
     "- **memory**: the cgroup of the container, read right from the kernel's files; container ids from `runc --root <state>/runc list -q`.",
     "",
   );
