@@ -103,7 +103,12 @@ export async function followLog(file: string, from: { offset: number; ino: numbe
   const readFrom = async (path: string, start: number): Promise<number> => {
     const s = await stat(path).catch(() => null);
     if (!s || s.size <= start) return s ? Math.min(start, s.size) : start;
-    const fh = await open(path, "r");
+    // Rotation may rename the file between the stat and the open: read nothing now, the loop sees the new file next.
+    const fh = await open(path, "r").catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return null;
+      throw err;
+    });
+    if (!fh) return start;
     try {
       const buf = Buffer.alloc(s.size - start);
       const { bytesRead } = await fh.read(buf, 0, buf.length, start);

@@ -4,10 +4,10 @@
  * No daemon needed: these run the real `fnrun` against a state dir where none listens.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { before, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { COMMAND_HELP, MAIN_HELP } from "../../cli/help.ts";
 import { commands } from "../../cli/commands.ts";
 import { OPTIONS } from "../../cli/main.ts";
@@ -17,11 +17,13 @@ const STACK = /\n\s+at /;
 
 describe("fnrun --help and user errors", () => {
   let config: string;
+  let dir: string | undefined;
   before(async () => {
-    const dir = await mkdtemp(join(tmpdir(), "fnrun-help-"));
+    dir = await mkdtemp(join(tmpdir(), "fnrun-help-"));
     config = join(dir, "config.toml");
     await writeFile(config, `[daemon]\nstate_dir = "${dir}/st"\n`);
   });
+  after(() => dir && rm(dir, { recursive: true, force: true }));
 
   test("every command is in fnrun --help and has its own help naming each of its options", () => {
     for (const name of Object.keys(commands)) {

@@ -4,11 +4,11 @@
  * across rotation, bearer token checks, [control] config keys, the secret store's files.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { parseTag, runTagged, tagLines, tagStream } from "../../runtime/bootstrap/console-tag.ts";
 import { FunctionLogs } from "../../runtime/function-logs.ts";
 import { OutputReader } from "../../runtime/instance-output.ts";
@@ -17,7 +17,14 @@ import { followLog, parseLogLine, parseSince, readLog } from "../../gateway/log-
 import { authorized } from "../../gateway/remote-control.ts";
 import { SecretStore } from "../../gateway/secrets.ts";
 
-const tmp = () => mkdtemp(join(tmpdir(), "fnrun-u-"));
+/** A temp dir of this file's, removed when the file's tests end. */
+const made: string[] = [];
+after(() => Promise.all(made.map((d) => rm(d, { recursive: true, force: true }))));
+const tmp = async () => {
+  const dir = await mkdtemp(join(tmpdir(), "fnrun-u-"));
+  made.push(dir);
+  return dir;
+};
 
 describe("invocation tags", () => {
   test("tagLines marks each line start; parseTag takes the marker off", () => {
