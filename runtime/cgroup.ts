@@ -143,34 +143,38 @@ export async function readLimits(pid: number): Promise<CgroupLimits> {
 export async function writeLimits(pid: number, limits: LimitsUpdate): Promise<void> {
   const p = await cgroupPathsOf(pid);
   const v2 = cgroupMode() === "v2";
-  if (limits.memoryBytes !== undefined) {
-    const bytes = String(limits.memoryBytes);
-    if (v2) {
-      await writeCg(join(p.memory, "memory.max"), bytes);
-      await writeCg(join(p.memory, "memory.swap.max"), "0", true); // absent without swap accounting
-    } else {
-      // v1 demands memory.limit <= memsw.limit at every moment: raise memsw first, lower memory first.
-      const mem = join(p.memory, "memory.limit_in_bytes");
-      const memsw = join(p.memory, "memory.memsw.limit_in_bytes");
-      const current = Number(await readCg(mem));
-      if (limits.memoryBytes > current) {
-        await writeCg(memsw, bytes, true);
-        await writeCg(mem, bytes);
-      } else {
-        await writeCg(mem, bytes);
-        await writeCg(memsw, bytes, true);
-      }
-    }
-  }
+  // The controllers are independent: each one's writes run in order, the three side by side (a
+  // stem cell's specialization waits for them; one after the other they took ~1.3 ms here).
+  const steps: Promise<void>[] = [];
+  if (limits.memoryBytes !== undefined) steps.push(writeMemory(p.memory, limits.memoryBytes, v2));
   if (limits.cpu !== undefined) {
     const quota = Math.max(1000, Math.round(limits.cpu * CPU_PERIOD_US));
-    if (v2) await writeCg(join(p.cpu, "cpu.max"), `${quota} ${CPU_PERIOD_US}`);
-    else {
-      await writeCg(join(p.cpu, "cpu.cfs_period_us"), String(CPU_PERIOD_US));
-      await writeCg(join(p.cpu, "cpu.cfs_quota_us"), String(quota));
-    }
+    if (v2) steps.push(writeCg(join(p.cpu, "cpu.max"), `${quota} ${CPU_PERIOD_US}`));
+    else steps.push(writeCg(join(p.cpu, "cpu.cfs_period_us"), String(CPU_PERIOD_US)).then(() => writeCg(join(p.cpu, "cpu.cfs_quota_us"), String(quota))));
   }
-  if (limits.pids !== undefined) await writeCg(join(p.pids, "pids.max"), String(limits.pids));
+  if (limits.pids !== undefined) steps.push(writeCg(join(p.pids, "pids.max"), String(limits.pids)));
+  const failed = (await Promise.allSettled(steps)).find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
+async function writeMemory(dir: string, memoryBytes: number, v2: boolean): Promise<void> {
+  const bytes = String(memoryBytes);
+  if (v2) {
+    await writeCg(join(dir, "memory.max"), bytes);
+    await writeCg(join(dir, "memory.swap.max"), "0", true); // absent without swap accounting
+    return;
+  }
+  // v1 demands memory.limit <= memsw.limit at every moment: raise memsw first, lower memory first.
+  const mem = join(dir, "memory.limit_in_bytes");
+  const memsw = join(dir, "memory.memsw.limit_in_bytes");
+  const current = Number(await readCg(mem));
+  if (memoryBytes > current) {
+    await writeCg(memsw, bytes, true);
+    await writeCg(mem, bytes);
+  } else {
+    await writeCg(mem, bytes);
+    await writeCg(memsw, bytes, true);
+  }
 }
 
 /**
