@@ -19,12 +19,13 @@ const FN_LIMITS = { memoryBytes: 80 * MiB, cpu: 0.5, pids: 64 };
 
 /** A function that reports its env and what it can do to the code dir it was loaded from. */
 const STEM_PROBE = `
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 const attempt = (f) => { try { f(); return "written"; } catch (err) { return err.code; } };
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     if (url.pathname === "/env") return Response.json({ env, processFoo: process.env.FOO ?? null, processSecret: process.env.SECRET_TOKEN ?? null });
+    if (url.pathname === "/tmp") return Response.json(readdirSync("/tmp"));
     if (url.pathname === "/code") return Response.json({
       overwrite: attempt(() => writeFileSync("/run/fnrun-code/index.mjs", "export default () => new Response('hijacked')")),
       create: attempt(() => writeFileSync("/run/fnrun-code/other.mjs", "x")),
@@ -149,6 +150,13 @@ describe("stem cells (real runc)", async () => {
     const stem = await startStem();
     await stem.specialize(fnOf(probe));
     assert.deepEqual(JSON.parse((await get(stem, "/code")).text), { overwrite: "EROFS", create: "EROFS", readable: true });
+  });
+
+  test("the stem cell's warm-up imports leave nothing in the function's /tmp, and the function's imports work", async () => {
+    const stem = await startStem();
+    await stem.specialize(fnOf(probe));
+    assert.deepEqual(JSON.parse((await get(stem, "/tmp")).text), []);
+    assert.equal((await get(stem, "/after-warm-up")).text, "stem-probe /after-warm-up");
   });
 
   test("a bundle the store does not own as root 0644 is copied (never chmod'ed in place)", async () => {
