@@ -94,6 +94,8 @@ export interface InstanceOptions {
 export type InstancePhase = "stem" | "specializing" | "ready" | "broken";
 
 const ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** How long the host keeps an idle connection to an instance (the bootstrap closes none itself). */
+const IDLE_CONNECTION_MS = 30 * 60_000;
 
 export class Instance {
   readonly id: string;
@@ -123,7 +125,10 @@ export class Instance {
     this.#tail = o.tail;
     this.#function = o.fn;
     this.#phase = o.stem ? "stem" : "ready";
-    this.dispatcher = new Pool("http://fnrun", { socketPath: o.socketPath, connections: o.connections });
+    // The bootstrap never closes an idle connection and sends no Keep-Alive hint, so undici's
+    // own idle timeout (4 s by default) decides: kept long, the connection opened at start is
+    // still there for a stem cell's load request, and a warm instance's for its next request.
+    this.dispatcher = new Pool("http://fnrun", { socketPath: o.socketPath, connections: o.connections, keepAliveTimeout: IDLE_CONNECTION_MS, keepAliveMaxTimeout: IDLE_CONNECTION_MS });
   }
 
   /** The limits in force: the start limits, or the function's after specialize() (tmpBytes stays: the tmpfs is mounted). */
