@@ -208,9 +208,11 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
     if (stem) {
       const stemBytes = this.#opts.stemMemoryBytes!;
       let held = stemBytes;
+      // The taken stem cell's reservation is a start in flight until it is the function's instance (or gone).
+      this.#pendingStarts++;
       try {
         // The stem cell's reservation becomes the function's: grow it (making room) or shrink it.
-        if (def.memoryBytes > stemBytes) await this.#makeRoom(def.memoryBytes - stemBytes, def.name);
+        if (def.memoryBytes > stemBytes) await this.#makeRoom(def.memoryBytes - stemBytes, def.name, true);
         else this.budget.release(stemBytes - def.memoryBytes);
         held = def.memoryBytes;
         const instance = await this.#opts.specialize!(stem, def);
@@ -221,10 +223,11 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
         // The function's own code failed to load: a cold start would fail the same way.
         if ((err as { code?: string }).code === "FNRUN_FUNCTION_INIT" || (err as { code?: string }).code === "FNRUN_AT_CAPACITY") throw err;
         this.#opts.onError?.(err);
+      } finally {
+        this.#settled();
       }
     }
-    await this.#makeRoom(def.memoryBytes, def.name);
-    this.#pendingStarts++;
+    await this.#makeRoom(def.memoryBytes, def.name); // counts this start in flight, with its reservation
     const t1 = performance.now();
     try {
       const instance = await this.#opts.startCold(def);
@@ -249,9 +252,12 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
   /**
    * Reserves `bytes` of the budget, stopping stem cells and then idle instances of other
    * functions, least recently used first, until they fit; FNRUN_AT_CAPACITY when nothing
-   * idle is left to stop.
+   * idle is left to stop and no other start is in flight. The reservation is counted as a
+   * start in flight in the same tick as it is made (a concurrent makeRoom must see it and
+   * wait, not fail), and the caller ends it with #settled(); `counted`: the caller's start is
+   * counted already (a stem cell growing into a function), so it waits only for others.
    */
-  async #makeRoom(bytes: number, forFn: string): Promise<void> {
+  async #makeRoom(bytes: number, forFn: string, counted = false): Promise<void> {
     while (!this.budget.tryReserve(bytes)) {
       const dropped = this.#stems?.dropOne();
       if (dropped) {
@@ -270,12 +276,13 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
         continue;
       }
       // Starts in flight hold memory but are not idle instances yet: once one lands it may be evictable.
-      if (this.#pendingStarts > 0) {
+      if (this.#pendingStarts > (counted ? 1 : 0)) {
         await new Promise<void>((resolve) => this.#settleWaiters.push(resolve));
         continue;
       }
       throw atCapacity(forFn, bytes, this.budget);
     }
+    if (!counted) this.#pendingStarts++;
   }
 
   /** Returns an instance's reservation to the budget once it has stopped. */
