@@ -247,7 +247,7 @@ describe("fnrun up → deploy → request → response", { timeout: 600_000 }, (
 
   test("SIGTERM stops every container and leaves nothing behind", async () => {
     const before = await leftovers(d.stateDir);
-    assert.ok(before.containers.length >= 7, `expected running containers, saw ${before.containers.length}`);
+    assert.ok(before.containers.length >= 7, `expected running containers, saw ${before.containers.length}; daemon log:\n${d.log()}`);
     const code = await d.stop("SIGTERM");
     assert.equal(code, 0, d.log());
     const left = await leftovers(d.stateDir, before.containers);

@@ -4,6 +4,7 @@
  * state root, instance directories, cgroup directories and mounts.
  */
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -22,10 +23,27 @@ async function list(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isDirectory()).map((e) => e.name);
 }
 
+/**
+ * `runc list -q` of a state root. It fails while a container is being deleted under it (its
+ * state dir vanishes mid-listing), so a failure is retried; one that persists is thrown, never
+ * read as "no containers" (a check for leftovers would then pass on nothing). No root: none.
+ */
+async function runcList(root: string): Promise<string[]> {
+  if (!existsSync(root)) return [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { stdout } = await run("runc", ["--root", root, "list", "-q"]);
+      return stdout.split("\n").filter(Boolean);
+    } catch (err) {
+      if (attempt >= 10) throw new Error(`runc --root ${root} list failed ${attempt} times: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 /** What remains of the containers of the daemon whose state dir is `stateDir`. */
 export async function leftovers(stateDir: string, idPrefixes: string[] = []): Promise<Leftovers> {
-  const { stdout } = await run("runc", ["--root", join(stateDir, "runc"), "list", "-q"]).catch(() => ({ stdout: "" }));
-  const containers = stdout.split("\n").filter(Boolean);
+  const containers = await runcList(join(stateDir, "runc"));
   const instanceDirs = await list(join(stateDir, "instances"));
   const cgroups: string[] = [];
   for (const base of ["/sys/fs/cgroup/memory/fnrun", "/sys/fs/cgroup/pids/fnrun", "/sys/fs/cgroup/cpu/fnrun", "/sys/fs/cgroup/fnrun"]) {
