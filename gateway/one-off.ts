@@ -3,8 +3,8 @@
  * `fnrun run REF [-- CMD ARGS]`: one container from any stored (or pulled) image, like
  * `docker run --rm`, with the isolation of a function instance — read-only shared rootfs,
  * user namespace, no capabilities, no_new_privs, seccomp, loopback-only network, memory,
- * CPU and pids limits, a size-limited /tmp — built from the same spec options
- * (runtime/spec.ts). It is not an HTTP server, so it runs under `runc run` in the
+ * CPU and pids limits, a size-limited /tmp — the same list of spec options
+ * (runtime/instance.ts `isolation`). It is not an HTTP server, so it runs under `runc run` in the
  * foreground: runc hands back the process's exit code, and the container is gone after.
  * Its stdout and stderr stream to the caller as they come.
  */
@@ -12,13 +12,9 @@ import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { formatRegistryRef, isRegistryRef, parseRegistryRef, pullImage, type ImageStore, type RegistryOptions } from "../builder/index.ts";
-import { cgroupsPathFor } from "../runtime/cgroup.ts";
-import { destroyContainer, HOST_ID_BASE, ID_MAP_SIZE } from "../runtime/instance.ts";
+import { destroyContainer, isolation } from "../runtime/instance.ts";
 import type { Runc } from "../runtime/runc.ts";
-import {
-  generateSpec, withCgroupsPath, withCpuLimit, withHostname, withMaskedPaths, withMemoryLimit, withNamespaces, withNoCapabilities,
-  withNoNewPrivileges, withPidsLimit, withProcess, withReadonlyPaths, withRlimitNofile, withRootfs, withSeccomp, withTmpfs, withUser, withUserNamespace,
-} from "../runtime/spec.ts";
+import { generateSpec, withHostname, withProcess, withRootfs, withUser } from "../runtime/spec.ts";
 import { resolveUser } from "../runtime/user.ts";
 
 export interface OneOffLimits {
@@ -82,19 +78,7 @@ export async function runOneOff(opts: OneOffOptions, req: OneOffRequest, onOutpu
     withProcess({ args, env: config.Env, cwd: config.WorkingDir || "/" }),
     withUser(uid, gid),
     withHostname(id),
-    withNamespaces(["pid", "mount", "ipc", "uts", "network", "cgroup"]),
-    withUserNamespace(HOST_ID_BASE, ID_MAP_SIZE),
-    withCgroupsPath(cgroupsPathFor(id)),
-    withMemoryLimit(req.limits.memoryBytes),
-    withCpuLimit(req.limits.cpu),
-    withPidsLimit(req.limits.pids),
-    withTmpfs("/tmp", req.limits.tmpBytes, 0o1777),
-    withMaskedPaths(),
-    withReadonlyPaths(),
-    withNoNewPrivileges(),
-    withNoCapabilities(),
-    withSeccomp(),
-    withRlimitNofile(4096),
+    ...isolation(id, req.limits),
   );
   await writeFile(join(dir, "config.json"), JSON.stringify(spec));
   oneOffs.set(id, { image: image.ref, limits: req.limits, startedAt: new Date().toISOString() });

@@ -22,7 +22,7 @@ import {
 import {
   generateSpec, withBindMount, withCgroupsPath, withCpuLimit, withHostname, withMaskedPaths, withMemoryLimit,
   withNamespaces, withNoCapabilities, withNoNewPrivileges, withPidsLimit, withProcess, withReadonlyPaths,
-  withRlimitNofile, withRootfs, withSeccomp, withTmpfs, withUser, withUserNamespace, type Spec,
+  withRlimitNofile, withRootfs, withSeccomp, withTmpfs, withUser, withUserNamespace, type Spec, type SpecOpt,
 } from "./spec.ts";
 import { resolveUser } from "./user.ts";
 
@@ -326,6 +326,30 @@ export class Instance {
   }
 }
 
+/**
+ * What every fnrun container gets, a function's or a one-off (`fnrun run`): its own namespaces
+ * (loopback-only network), the shifted user namespace, its cgroup with these limits, a sized
+ * /tmp, masked and read-only /proc paths, no_new_privs, no capabilities, the seccomp profile
+ * and an fd limit. One list, so the two kinds cannot drift apart.
+ */
+export function isolation(id: string, limits: InstanceLimits): SpecOpt[] {
+  return [
+    withNamespaces(["pid", "mount", "ipc", "uts", "network", "cgroup"]),
+    withUserNamespace(HOST_ID_BASE, ID_MAP_SIZE),
+    withCgroupsPath(cgroupsPathFor(id)),
+    withMemoryLimit(limits.memoryBytes),
+    withCpuLimit(limits.cpu),
+    withPidsLimit(limits.pids),
+    withTmpfs("/tmp", limits.tmpBytes, 0o1777),
+    withMaskedPaths(),
+    withReadonlyPaths(),
+    withNoNewPrivileges(),
+    withNoCapabilities(),
+    withSeccomp(),
+    withRlimitNofile(4096),
+  ];
+}
+
 /** The spec of a function container (see runtime/README.md for why each part is there). */
 export function instanceSpec(opts: InstanceOptions, uid: number, gid: number, sockDir: string): Spec {
   const fnEnv = Object.entries(opts.env).map(([k, v]) => `${k}=${v}`);
@@ -340,22 +364,10 @@ export function instanceSpec(opts: InstanceOptions, uid: number, gid: number, so
     withProcess({ args: opts.image.Cmd, env, cwd: opts.image.WorkingDir || "/" }),
     withUser(uid, gid),
     withHostname(opts.id),
-    withNamespaces(["pid", "mount", "ipc", "uts", "network", "cgroup"]),
-    withUserNamespace(HOST_ID_BASE, ID_MAP_SIZE),
-    withCgroupsPath(cgroupsPathFor(opts.id)),
-    withMemoryLimit(opts.limits.memoryBytes),
-    withCpuLimit(opts.limits.cpu),
-    withPidsLimit(opts.limits.pids),
-    withTmpfs("/tmp", opts.limits.tmpBytes, 0o1777),
+    ...isolation(opts.id, opts.limits),
     withTmpfs("/dev/shm", Math.min(opts.limits.tmpBytes, 64 * 1024 * 1024), 0o1777),
     withBindMount(sockDir, SOCKET_DIR_IN_IMAGE, false),
     ...(opts.stem ? [withBindMount(join(dirname(sockDir), "code"), CODE_DIR_IN_IMAGE, true)] : []),
-    withMaskedPaths(),
-    withReadonlyPaths(),
-    withNoNewPrivileges(),
-    withNoCapabilities(),
-    withSeccomp(),
-    withRlimitNofile(4096),
   );
 }
 
