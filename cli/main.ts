@@ -47,8 +47,33 @@ export const OPTIONS: Record<string, NonNullable<ParseArgsConfig["options"]>> = 
   jobs: {},
 };
 
+/**
+ * Splits argv into the command's name and the rest, skipping global options written before it
+ * (`fnrun --config X ls`, as `docker --host H ps` and `kubectl -n NS get` take them). Those
+ * options stay in `rest`, where every command's parser accepts them.
+ */
+export function splitCommand(argv: string[]): { name: string | undefined; rest: string[] } {
+  const before: string[] = [];
+  let i = 0;
+  while (i < argv.length && argv[i].startsWith("-") && argv[i] !== "-" && argv[i] !== "--") {
+    const arg = argv[i];
+    const long = arg.startsWith("--") ? arg.slice(2).split("=", 1)[0] : null;
+    const spec = long !== null ? COMMON[long] : Object.values(COMMON).find((o) => o.short === arg.slice(1));
+    // --help / --version before any command are answered by main() itself.
+    if (!spec || arg === "--help" || arg === "-h") break;
+    before.push(arg);
+    if (spec.type === "string" && !arg.includes("=")) {
+      if (i + 1 >= argv.length) throw new CliError(`${arg} needs a value\n\n${MAIN_HELP}`, 2);
+      before.push(argv[++i]);
+    }
+    i++;
+  }
+  return { name: argv[i], rest: [...before, ...argv.slice(i + 1)] };
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  const { name, rest } = splitCommand(argv);
+  if (name === undefined && rest.length > 0) throw new CliError(`missing command after ${rest.join(" ")}; run \`fnrun --help\` for the list`, 2);
   if (name === "help" && rest[0] && COMMAND_HELP[rest[0]]) {
     process.stdout.write(COMMAND_HELP[rest[0]]);
     return 0;

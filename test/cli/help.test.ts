@@ -61,6 +61,12 @@ describe("fnrun --help and user errors", () => {
       [["dev", "/nonexistent/fns", "--config", config], /cannot read `\/nonexistent\/fns` \(ENOENT\)/, 2],
       [["nope"], /unknown command `nope`; run `fnrun --help`/, 2],
       [["deploy", "--bogus"], /Unknown option '--bogus'/, 2],
+      // Global options before the command, as with docker and kubectl: the command runs with them.
+      [["--config", config, "ls"], /cannot reach the fnrun daemon at .*st\/fnrun\.sock/, 1],
+      [[`--config=${config}`, "--json", "logs"], /missing NAME/, 2],
+      [["--host", "ftp://x", "--token-file", config, "ls"], /only http:\/\/ is supported/, 2],
+      [["--config", config], /missing command after --config .*; run `fnrun --help`/, 2],
+      [["--config"], /--config needs a value/, 2],
     ];
     for (const [args, message, code] of cases) {
       const r = await cli(args);
