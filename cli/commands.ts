@@ -58,17 +58,29 @@ const up: Command = async (ctx) => {
   const daemon = await startDaemon({ configPath: ctx.configPath, log: createLogger(process.stderr, ctx.json ? true : undefined), listen: override });
   // SIGHUP re-reads config.toml, as `fnrun reload` does (gateway/reload.ts); a bad one changes nothing.
   process.on("SIGHUP", () => void daemon.reload().catch(() => {}));
+  let forced = false;
   await new Promise<void>((resolveStop) => {
     onStop = (signal) => {
-      process.stderr.write(`${signal}: stopping every container…\n`);
+      // The first signal drains (bounded by SHUTDOWN_DEADLINE_MS); a second one kills at once.
+      process.on("SIGINT", force);
+      process.on("SIGTERM", force);
+      process.stderr.write(`${signal}: stopping every container… (${signal === "SIGINT" ? "Ctrl-C" : "signal"} again to force)\n`);
       daemon.close().then(resolveStop, (err) => {
         process.stderr.write(`fnrun: shutdown: ${(err as Error).message}\n`);
         resolveStop();
       });
     };
+    const force = (signal: string) => {
+      if (forced) return;
+      forced = true;
+      process.stderr.write(`${signal} again: killing every container now\n`);
+      daemon.kill().then(resolveStop, resolveStop);
+    };
     if (stopRequested) onStop(stopRequested);
   });
-  return 0;
+  // Everything of ours is stopped; a handle nobody closed (a stuck pipe) must not keep the process alive.
+  setTimeout(() => process.exit(), 2000).unref();
+  return forced ? 130 : 0;
 };
 
 const deploy: Command = (ctx) =>

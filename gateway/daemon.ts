@@ -15,6 +15,7 @@ import { FunctionLogs } from "../runtime/function-logs.ts";
 import { PoolManager } from "../runtime/pool-manager.ts";
 import { removeEmptyParents } from "../runtime/cgroup.ts";
 import { RootfsMount } from "../runtime/rootfs-mount.ts";
+import { killLiveContainers, liveContainers } from "../runtime/live-containers.ts";
 import { Runc } from "../runtime/runc.ts";
 import { loadConfig, type FnrunConfig, type FunctionLimits } from "./config.ts";
 import { createControlApi } from "./control-api.ts";
@@ -22,6 +23,8 @@ import { Deployer, type DeployResult } from "./deployer.ts";
 import { redeployImages } from "./image-deploy.ts";
 import { stopOneOffs } from "./one-off.ts";
 import { DeploymentLog } from "./deployments.ts";
+import { DeployHistory } from "./deploy-history.ts";
+import { consoleAsset, withConsole } from "./console-assets.ts";
 import { InvocationLog } from "./invocation-log.ts";
 import { JobStore } from "./job-store.ts";
 import { JobService, verifyScheduledHandler } from "./jobs.ts";
@@ -52,8 +55,18 @@ export interface Daemon {
   deployed: Array<DeployResult | { name: string; error: string }>;
   /** Re-reads config.toml and redeploys what changed; a bad config throws and changes nothing. */
   reload(): Promise<ReloadResult>;
-  close(): Promise<void>;
+  /**
+   * Drains and stops everything. Bounded: what is still running after `deadlineMs` (default
+   * SHUTDOWN_DEADLINE_MS) is killed by its cgroup, so a daemon whose state dir or runc state
+   * vanished under it still exits and leaves no process behind.
+   */
+  close(opts?: { deadlineMs?: number }): Promise<void>;
+  /** Stops at once: every container this daemon made is killed by its cgroup (a second Ctrl-C). */
+  kill(): Promise<void>;
 }
+
+/** How long a shutdown may take before what is left is killed (the pools drain for up to 5 s of it). */
+export const SHUTDOWN_DEADLINE_MS = 15_000;
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { log } = opts;
@@ -164,6 +177,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
 
     metrics.instrument(deployer);
+    // Every deploy and removal, whoever asked for it, for the web console (deploy-history.ts).
+    const history = new DeployHistory(stateDir, (err) => log.warn(err.message));
+    await history.load();
+    history.instrument(deployer);
     // fnrun reload / SIGHUP: config.toml again, changed functions redeployed; a bad one changes nothing.
     const reload = async (): Promise<ReloadResult> => {
       try {
@@ -187,7 +204,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return true;
     };
 
-    const controlFetch = withMetricsRoute(createControlApi({ deployer, deployments, invocations, pools, routes: () => routes, maxBodyBytes: config.gateway.maxBodyBytes, version: VERSION, images: { store, deployer, deployments, pools, config, base: baseImage, runc, rootfsPath: (d) => rootfsMount.pathOf(d) }, reload: () => reload(), jobs: () => jobs, secrets: { secrets, redeploy } }).fetch, metrics);
+    // The web console's page (`GET /`, console-assets.ts) before the API; on TCP it needs no token, its data does.
+    const controlFetch = withConsole(withMetricsRoute(createControlApi({ deployer, deployments, invocations, pools, routes: () => routes, maxBodyBytes: config.gateway.maxBodyBytes, version: VERSION, images: { store, deployer, deployments, pools, config, base: baseImage, runc, rootfsPath: (d) => rootfsMount.pathOf(d) }, reload: () => reload(), jobs: () => jobs, secrets: { secrets, redeploy }, history }).fetch, metrics));
     const control = createAdaptorServer({ fetch: controlFetch }) as Server;
     await listenUnix(control, socketPath);
     teardown.push(async () => {
@@ -201,7 +219,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     teardown.push(() => stopOneOffs());
     // The same API on TCP for a remote CLI, behind a bearer token (remote-control.ts).
     if (config.control.listen && config.control.tokenFile) {
-      const remote = await startRemoteControl({ listen: config.control.listen, tokenFile: config.control.tokenFile, fetch: controlFetch, log });
+      const remote = await startRemoteControl({ listen: config.control.listen, tokenFile: config.control.tokenFile, fetch: controlFetch, open: consoleAsset, log });
       teardown.push(() => remote.close());
       log.info(`control API listening on ${remote.url}`, { tokenFile: config.control.tokenFile });
     }
@@ -264,14 +282,33 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     log.info(`gateway listening on ${url}`, { control: socketPath });
 
     let closing: Promise<void> | null = null;
+    let killing: Promise<void> | null = null;
+    const kill = (why: string) =>
+      (killing ??= (async () => {
+        const { ids, errors } = await killLiveContainers();
+        log.warn(`${why}: killed ${ids.length} containers by their cgroups`, { containers: ids });
+        for (const e of errors) log.error(`shutdown: ${e}`);
+        await unlink(socketPath).catch(() => {});
+        await RootfsMount.release(stateDir).catch(() => {});
+        await removeEmptyParents();
+      })());
     return {
       reload,
       config,
       url,
       controlSocket: socketPath,
       deployed,
-      close: () =>
-        (closing ??= undo().then(() => log.info("stopped"))),
+      close: ({ deadlineMs = SHUTDOWN_DEADLINE_MS } = {}) =>
+        (closing ??= (async () => {
+          let timer: NodeJS.Timeout | undefined;
+          const expired = new Promise<boolean>((r) => (timer = setTimeout(r, deadlineMs, true)));
+          const timedOut = await Promise.race([undo().then(() => false), expired]);
+          clearTimeout(timer);
+          if (timedOut) await kill(`shutdown did not finish within ${deadlineMs} ms`);
+          else if (liveContainers().length > 0) await kill("containers left after shutdown");
+          log.info("stopped");
+        })()),
+      kill: () => kill("forced stop"),
     };
   } catch (err) {
     await undo();

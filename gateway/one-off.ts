@@ -13,6 +13,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { formatRegistryRef, isRegistryRef, parseRegistryRef, pullImage, type ImageStore, type RegistryOptions } from "../builder/index.ts";
 import { destroyContainer, isolation } from "../runtime/instance.ts";
+import { trackContainer } from "../runtime/live-containers.ts";
 import type { Runc } from "../runtime/runc.ts";
 import { generateSpec, withHostname, withProcess, withRootfs, withUser } from "../runtime/spec.ts";
 import { resolveUser } from "../runtime/user.ts";
@@ -73,6 +74,7 @@ export async function runOneOff(opts: OneOffOptions, req: OneOffRequest, onOutpu
   const dir = join(opts.stateDir, "instances", id);
   await mkdir(join(opts.stateDir, "instances"), { recursive: true });
   await mkdir(dir, { mode: 0o700 });
+  trackContainer(id, dir);
   const spec = generateSpec(
     withRootfs(opts.rootfsPath(rootfs), true),
     withProcess({ args, env: config.Env, cwd: config.WorkingDir || "/" }),

@@ -210,6 +210,36 @@ export async function removeCgroups(containerId: string, mounts: CgroupMounts = 
 }
 
 /**
+ * SIGKILLs every process in the container's cgroups and returns how many it killed. This is
+ * how a container is stopped when runc cannot do it (its state dir was removed under the
+ * daemon): a cgroup lists exactly the container's processes, so unlike a remembered pid it
+ * can never name a stranger that reused the number. A process forked between the read and
+ * the kill is caught by the next round (the pids limit bounds how many there can be).
+ */
+export async function killCgroupProcs(containerId: string, mounts: CgroupMounts = cgroupMounts()): Promise<number> {
+  const dirs = cgroupDirsOf(containerId, mounts);
+  let killed = 0;
+  for (let round = 0; round < 100; round++) {
+    const pids = new Set<number>();
+    for (const dir of dirs) {
+      const text = await readFile(join(dir, "cgroup.procs"), "utf8").catch(() => "");
+      for (const line of text.split("\n")) if (line) pids.add(Number(line));
+    }
+    if (pids.size === 0) return killed;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+        killed++;
+      } catch {
+        // ESRCH: it died meanwhile
+      }
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return killed;
+}
+
+/**
  * Removes the `/fnrun` parent cgroup in every hierarchy when it holds no container any more
  * (runc creates it; nothing else removes it). For a daemon's shutdown, after its containers
  * are gone: rmdir of a parent that still has children fails (EBUSY) and is left alone.

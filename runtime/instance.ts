@@ -10,7 +10,8 @@ import { access, chown, mkdir, open, readFile, rm, writeFile } from "node:fs/pro
 import { dirname, join } from "node:path";
 import { Pool } from "undici";
 import { SOCKET_DIR_IN_IMAGE } from "../builder/base-layout.ts";
-import { cgroupsPathFor, removeCgroups } from "./cgroup.ts";
+import { cgroupsPathFor, killCgroupProcs, removeCgroups } from "./cgroup.ts";
+import { trackContainer, untrackContainer } from "./live-containers.ts";
 import { RuntimeError, lastLines } from "./errors.ts";
 import type { Runc } from "./runc.ts";
 import { OutputReader, type OutputSink } from "./instance-output.ts";
@@ -171,6 +172,7 @@ export class Instance {
     const tail = async (n: number) => (reader ? reader.tail(n) : lastLines(await readFile(logFile!, "utf8").catch(() => ""), n));
     // Fails with EEXIST for an id in use: before the try, so another instance's dir is never removed.
     await mkdir(dir, { mode: 0o700 });
+    trackContainer(opts.id, dir);
     let created = false;
     let createdPid: number | undefined;
     let instanceRef: Instance | undefined;
@@ -454,7 +456,9 @@ export async function destroyContainer(runc: Runc, id: string, dir: string, cont
   if (container) {
     let deleted = false;
     if (container.pid) {
-      await runc.kill(id, "KILL").catch(() => {});
+      // When runc cannot signal it (its state was removed under the daemon), its cgroup can.
+      const signalled = await runc.kill(id, "KILL").then(() => true, () => false);
+      if (!signalled) await killCgroupProcs(id);
       const until = Date.now() + 2000;
       while ((await alive(container.pid)) && Date.now() < until) await new Promise((r) => setTimeout(r, 2));
       deleted = await runc.delete(id).then(() => true, () => false);
@@ -464,8 +468,11 @@ export async function destroyContainer(runc: Runc, id: string, dir: string, cont
         // Without a runc binary no container was ever made: only the dir is left to remove.
         if (!/does not exist/.test(err.message) && err.code !== "FNRUN_RUNC_MISSING") throw err;
       });
+      // runc knew no such container (state gone): whatever still runs in its cgroup is killed here.
+      await killCgroupProcs(id);
     }
     await removeCgroups(id);
   }
   await rm(dir, { recursive: true, force: true });
+  untrackContainer(id);
 }
