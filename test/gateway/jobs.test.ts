@@ -156,9 +156,12 @@ describe("scheduled jobs on a real daemon", { timeout: 300_000 }, () => {
     const last = jobsFile.jobs.tick.lastScheduled as number;
     await new Promise((r) => setTimeout(r, 11_000)); // at least two due times pass while it is down
     d = await startDaemonProcess(CONFIG, { dir: d!.dir });
-    const job = await until("a catch-up run of tick", async () => {
+    // The catch-up run's record lands when it ends; a tick due meanwhile is recorded at once as
+    // skipped (overlap "forbid"), so wait for both the catch-up and a tick that really ran.
+    const job = await until("a catch-up run of tick, then a scheduled one", async () => {
       const j = await control<Job>(d!, "GET", "/v1/jobs/tick");
-      return j.history!.slice(before).some((r) => r.trigger === "schedule") ? j : null;
+      const h = j.history!.slice(before);
+      return h.some((r) => r.trigger === "catch-up") && h.some((r) => r.trigger === "schedule" && r.outcome !== "skipped") ? j : null;
     }, 30_000);
     const after = job.history!.slice(before);
     const catchUps = after.filter((r) => r.trigger === "catch-up");
