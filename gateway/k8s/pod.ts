@@ -1,0 +1,144 @@
+/**
+ * @module gateway/k8s/pod
+ * The container and pod of a function, shared by its Deployment, CronJob and Knative
+ * Service: the image pinned by digest, the env the function sees under fnrun, its memory and
+ * CPU as requests = limits, a memory-backed /tmp of its `tmp` size, probes on the image's
+ * health endpoint, and fnrun's hardening as far as Kubernetes expresses it.
+ *
+ * The image contract (runtime/bootstrap): outside fnrun the bootstrap listens on TCP
+ * 0.0.0.0:$PORT (8080), answers `GET /__fnrun/health` with 200 once the function is loaded,
+ * gives the function the env keys listed in FNRUN_ENV_KEYS, drains on SIGTERM, and with
+ * FNRUN_RUN=scheduled runs scheduled() once and exits (0 only when it resolved).
+ */
+import type { IIoK8sApiCoreV1Container as Container } from "kubernetes-models/v1/Container";
+import type { IIoK8sApiCoreV1EnvVar as EnvVar } from "kubernetes-models/v1/EnvVar";
+import type { IIoK8sApiCoreV1PodSecurityContext as PodSecurityContext } from "kubernetes-models/v1/PodSecurityContext";
+import type { IIoK8sApiCoreV1PodSpec as PodSpec } from "kubernetes-models/v1/PodSpec";
+import type { IIoK8sApiCoreV1Probe as Probe } from "kubernetes-models/v1/Probe";
+import type { IIoK8sApiCoreV1SecurityContext as SecurityContext } from "kubernetes-models/v1/SecurityContext";
+import type { IIoK8sApiCoreV1Volume as Volume } from "kubernetes-models/v1/Volume";
+import { FUNCTION_GID, FUNCTION_UID } from "../../builder/index.ts";
+import type { FunctionConfig } from "../config.ts";
+import { secretName } from "./naming.ts";
+import { bytesQuantity, cpuQuantity, seconds } from "./quantities.ts";
+
+export const PORT = 8080;
+export const HEALTH_PATH = "/__fnrun/health";
+export const CONTAINER_NAME = "function";
+const TMP_VOLUME = "tmp";
+/** The bootstrap's default drain on SIGTERM (FNRUN_DRAIN_TIMEOUT) is 25 s; the kubelet must wait longer. */
+const DRAIN_SECONDS = 25;
+
+/** A deployed function as the exporter sees it. */
+export interface ExportedFunction {
+  config: FunctionConfig;
+  /** The revision deployed, and the manifest digest of its image (sha256:…). */
+  revision: string;
+  digest: string;
+  /** Keys of its secrets (`fnrun secret ls`); values never leave the daemon. */
+  secretKeys: string[];
+  /** REGISTRY/NAME@sha256:… */
+  image: string;
+}
+
+/**
+ * The env of the function: config.toml's env, its secrets from the Secret (a secret overrides
+ * an env key of the same name, as under fnrun), FNRUN_ENV_KEYS listing exactly those keys
+ * (the function's `env` argument), then `extra` (PORT, FNRUN_RUN …).
+ */
+export function functionEnv(fn: ExportedFunction, extra: EnvVar[]): EnvVar[] {
+  const secrets = new Set(fn.secretKeys);
+  const plain = Object.keys(fn.config.env).filter((k) => !secrets.has(k)).sort();
+  const keys = [...new Set([...plain, ...fn.secretKeys])].sort();
+  return [
+    ...extra,
+    { name: "FNRUN_ENV_KEYS", value: keys.join(",") },
+    ...plain.map((name): EnvVar => ({ name, value: fn.config.env[name] })),
+    // optional: false — a pod whose Secret is missing does not start (CreateContainerConfigError)
+    // rather than running with the key absent.
+    ...[...secrets].sort().map((key): EnvVar => ({ name: key, valueFrom: { secretKeyRef: { name: secretName(fn.config.name), key, optional: false } } })),
+  ];
+}
+
+/** Requests = limits: the pod gets exactly fnrun's hard limits, and Guaranteed QoS. */
+export function resources(config: FunctionConfig): NonNullable<Container["resources"]> {
+  const amounts = { cpu: cpuQuantity(config.cpu), memory: bytesQuantity(config.memoryBytes) };
+  return { requests: { ...amounts }, limits: { ...amounts } };
+}
+
+/** What fnrun's runc spec does, as far as a container's securityContext can say it. */
+export function containerSecurityContext(): SecurityContext {
+  return {
+    runAsNonRoot: true,
+    runAsUser: FUNCTION_UID,
+    runAsGroup: FUNCTION_GID,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    privileged: false,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+}
+
+export function podSecurityContext(): PodSecurityContext {
+  return { runAsNonRoot: true, runAsUser: FUNCTION_UID, runAsGroup: FUNCTION_GID, seccompProfile: { type: "RuntimeDefault" } };
+}
+
+/**
+ * /tmp as a tmpfs of the function's `tmp` size (emptyDir, medium Memory): the rootfs is
+ * read-only, as under fnrun, and like fnrun's tmpfs its pages count against the memory limit.
+ */
+export function tmpVolume(config: FunctionConfig): Volume {
+  return { name: TMP_VOLUME, emptyDir: { medium: "Memory", sizeLimit: bytesQuantity(config.tmpBytes) } };
+}
+
+function probe(port: number | string, overrides: Partial<Probe>): Probe {
+  return { httpGet: { path: HEALTH_PATH, port }, timeoutSeconds: 2, ...overrides };
+}
+
+/** Startup (up to 60 s for the import), readiness and liveness on the image's health endpoint. */
+export function probes(port: number | string, withStartup: boolean): Pick<Container, "startupProbe" | "readinessProbe" | "livenessProbe"> {
+  return {
+    ...(withStartup ? { startupProbe: probe(port, { periodSeconds: 1, failureThreshold: 60 }) } : {}),
+    readinessProbe: probe(port, { periodSeconds: 5, failureThreshold: 2 }),
+    // A function busy with CPU work answers late: three misses 10 s apart before a restart.
+    livenessProbe: probe(port, { periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 }),
+  };
+}
+
+/** The function's container; `extra` holds what its use adds (ports, probes). */
+export function functionContainer(fn: ExportedFunction, env: EnvVar[], extra: Partial<Container>): Container {
+  return {
+    name: CONTAINER_NAME,
+    image: fn.image,
+    imagePullPolicy: "IfNotPresent",
+    ...extra,
+    env,
+    resources: resources(fn.config),
+    securityContext: containerSecurityContext(),
+    volumeMounts: [{ name: TMP_VOLUME, mountPath: "/tmp" }],
+  };
+}
+
+export interface PodOptions {
+  /** `hostUsers: false`: a user namespace per pod, as fnrun gives each container (needs node support). */
+  userNamespaces?: boolean;
+}
+
+/**
+ * A pod spec around one function container: no service account token and no service links
+ * (the function sees only its own env, as under fnrun), and a grace period that outlasts the
+ * bootstrap's drain and the function's timeout.
+ */
+export function functionPod(fn: ExportedFunction, container: Container, opts: PodOptions, extra: Partial<PodSpec> = {}): PodSpec {
+  return {
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    ...(opts.userNamespaces ? { hostUsers: false } : {}),
+    securityContext: podSecurityContext(),
+    terminationGracePeriodSeconds: Math.max(30, DRAIN_SECONDS + 5, seconds(fn.config.timeoutMs) + 5),
+    ...extra,
+    containers: [container],
+    volumes: [tmpVolume(fn.config)],
+  };
+}
