@@ -10,7 +10,7 @@ import { rename, rm } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { text } from "node:stream/consumers";
 import { pipeline } from "node:stream/promises";
-import { CliError } from "./client.ts";
+import { CliError, type ControlClient } from "./client.ts";
 import type { CommandContext } from "./commands.ts";
 import { formatTable } from "./table.ts";
 import { parseSize } from "../gateway/units.ts";
@@ -35,6 +35,7 @@ const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
 const push: Command = (ctx) =>
   withClient(ctx, async (client) => {
+    if (ctx.values.all) return pushAll(ctx, client);
     const [name, ref] = ctx.positionals;
     if (!name || !ref) throw new CliError("missing NAME or REF\n\nUsage: fnrun push NAME REF [--insecure] [--username U --password-stdin]", 2);
     const { status, body } = await client.json<Record<string, any>>("POST", "/v1/images/push", { name, ref, ...(await registryFields(ctx)) });
@@ -42,6 +43,32 @@ const push: Command = (ctx) =>
     ctx.out(ctx.json ? JSON.stringify(body) + "\n" : `pushed ${name} to ${body.ref} (${body.digest}): ${body.uploaded} blobs sent (${mib(body.bytes)}), ${body.skipped} already there, ${body.ms} ms\n`);
     return 0;
   });
+
+/**
+ * `push --all REGISTRY/PREFIX`: every deployed function's image to PREFIX/NAME:REVISION, the
+ * manifest byte for byte, so the digests printed are the ones `fnrun export k8s` references.
+ * A failing push does not stop the others; the exit code says whether all went.
+ */
+async function pushAll(ctx: CommandContext, client: ControlClient): Promise<number> {
+  const [prefix, ...extra] = ctx.positionals;
+  if (!prefix || extra.length > 0) throw new CliError(`${prefix ? `unexpected ${extra.join(" ")}` : "missing REGISTRY/PREFIX"}\n\nUsage: fnrun push --all HOST[:PORT]/PREFIX [--insecure] [--username U --password-stdin]`, 2);
+  const fields = await registryFields(ctx); // the password is read once, for every push
+  const { status, body: functions } = await client.json<Array<{ name: string; revision: string }>>("GET", "/v1/functions");
+  failIfError(status, functions);
+  if (functions.length === 0) throw new CliError("push --all: no function is deployed; deploy some first (`fnrun deploy DIR` or `fnrun up`)");
+  const base = prefix.replace(/\/+$/, "");
+  const results: Array<{ name: string; ref: string; digest?: string; error?: string }> = [];
+  for (const f of [...functions].sort((a, b) => a.name.localeCompare(b.name))) {
+    const ref = `${base}/${f.name}:${f.revision}`;
+    const r = await client.json<Record<string, any>>("POST", "/v1/images/push", { name: f.name, ref, ...fields });
+    results.push(r.status < 400 ? { name: f.name, ref, digest: r.body.digest as string } : { name: f.name, ref, error: (r.body as { message?: string }).message ?? `daemon answered ${r.status}` });
+  }
+  if (ctx.json) ctx.out(JSON.stringify(results, null, 2) + "\n");
+  else ctx.out(formatTable(["NAME", "REFERENCE", "DIGEST"], results.map((r) => [r.name, r.ref, r.digest ?? `failed: ${r.error}`])));
+  const failed = results.filter((r) => r.error);
+  if (failed.length > 0 && !ctx.json) process.stderr.write(`fnrun: push --all: ${failed.length} of ${results.length} failed: ${failed.map((r) => `${r.name}: ${r.error}`).join("; ")}\n`);
+  return failed.length > 0 ? 1 : 0;
+}
 
 const pull: Command = (ctx) =>
   withClient(ctx, async (client) => {

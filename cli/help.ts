@@ -13,7 +13,8 @@ Commands:
   build DIR          build a function's image without deploying it (--dockerfile prints the Dockerfile)
   ls                 list deployed functions and their instances
   rm NAME            stop serving a function and remove its containers
-  push NAME REF      push a function's (or a stored) image to a registry
+  push NAME REF      push a function's (or a stored) image to a registry (--all PREFIX: every function)
+  export k8s         write Kubernetes manifests for the deployed functions (--registry, -o DIR)
   pull REF           pull an image from a registry into the store, verified against its digests
   images [prune]     list stored images (size, functions using them); prune what nothing uses
   image save NAME    write an image as a docker-load (or OCI, --format oci) archive: -o FILE
@@ -150,13 +151,44 @@ cells by state, 429/503 rejections, timeouts, OOM kills, deploy step times. Neve
 public gateway.
 `,
   push: `Usage: fnrun push NAME REF [--insecure] [--username USER --password-stdin]
+       fnrun push --all HOST[:PORT]/PREFIX [--insecure] [--username USER --password-stdin] [--json]
 
 Pushes the image of function NAME (or the stored image NAME: a tag or sha256 digest) to REF,
 HOST[:PORT]/REPOSITORY[:TAG], over the OCI distribution API. Blobs the registry already has are
 skipped; large layers go in chunks. The manifest is sent byte for byte: the digest stays.
+With --all, pushes every deployed function's image to PREFIX/NAME:REVISION and prints each
+one's reference and digest: the digests \`fnrun export k8s --registry PREFIX\` references.
+  --all               every deployed function, to HOST[:PORT]/PREFIX
   --insecure          plain HTTP, for a registry on 127.0.0.1, ::1 or localhost only
   --username USER     log in (Basic, or Bearer through the registry's token service); the
   --password-stdin    password is read from standard input
+`,
+  export: `Usage: fnrun export k8s --registry HOST[:PORT]/PREFIX [-o DIR] [--routes ingress|httproute]
+                        [--knative] [-n NAMESPACE] [--hostname HOST] [--ingress-class NAME]
+                        [--gateway [NS/]NAME] [--user-namespaces] [--json]
+
+Writes Kubernetes objects for every deployed function, from config.toml's settings and the
+deployed revisions' images: per function a Deployment (image by digest, requests = limits from
+memory and cpu, env, secrets from a Secret, probes on /__fnrun/health, a read-only rootfs, no
+capabilities, seccomp RuntimeDefault), a Service, a HorizontalPodAutoscaler from
+min/max_instances, and a CronJob for a schedule (timeZone, concurrencyPolicy from overlap).
+A function with a schedule and routes = [] gets only its CronJob. Images are
+REGISTRY/PREFIX/NAME@sha256:…: push them first with \`fnrun push --all\` to the same PREFIX.
+Secret values never leave the daemon: each Secret is a template to fill in (written with -o).
+  --registry R          where the images are: HOST[:PORT]/PREFIX (required)
+  -o, --output DIR      one YAML file per function, ingress.yaml, secrets/NAME-secrets.yaml
+                        (0600, kept if present); files of functions no longer deployed are
+                        removed. Without -o: every manifest (no secrets) on stdout
+  --routes R            ingress (default: one Ingress, paths only) or httproute (Gateway API,
+                        with methods and :param segments)
+  --knative             Knative Serving Services instead (scale to zero, containerConcurrency
+                        from concurrency, min/max-scale from min/max_instances)
+  -n, --namespace NS    set metadata.namespace (default: kubectl's current namespace)
+  --hostname HOST       the host the Ingress rule or HTTPRoute matches (default: any)
+  --ingress-class NAME  the Ingress's ingressClassName (default: the cluster's default class)
+  --gateway [NS/]NAME   the Gateway the HTTPRoutes attach to (default fnrun)
+  --user-namespaces     hostUsers: false (a user namespace per pod; needs node support)
+  --json                the objects as JSON, grouped by file
 `,
   pull: `Usage: fnrun pull REF [--insecure] [--username USER --password-stdin]
 

@@ -25,7 +25,7 @@ export const OPTIONS: Record<string, NonNullable<ParseArgsConfig["options"]>> = 
   deploy: { image: { type: "string" }, name: { type: "string" }, insecure: { type: "boolean" }, username: { type: "string" }, "password-stdin": { type: "boolean" } },
   build: { dockerfile: { type: "boolean" } },
   ls: {},
-  push: { insecure: { type: "boolean" }, username: { type: "string" }, "password-stdin": { type: "boolean" } },
+  push: { all: { type: "boolean" }, insecure: { type: "boolean" }, username: { type: "string" }, "password-stdin": { type: "boolean" } },
   pull: { insecure: { type: "boolean" }, username: { type: "string" }, "password-stdin": { type: "boolean" } },
   images: { revisions: { type: "boolean" } },
   image: { output: { type: "string", short: "o" }, format: { type: "string" } },
@@ -45,6 +45,17 @@ export const OPTIONS: Record<string, NonNullable<ParseArgsConfig["options"]>> = 
   metrics: {},
   dev: {},
   jobs: {},
+  export: {
+    registry: { type: "string" },
+    output: { type: "string", short: "o" },
+    routes: { type: "string" },
+    knative: { type: "boolean" },
+    namespace: { type: "string", short: "n" },
+    hostname: { type: "string" },
+    "ingress-class": { type: "string" },
+    gateway: { type: "string" },
+    "user-namespaces": { type: "boolean" },
+  },
 };
 
 /**

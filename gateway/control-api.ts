@@ -17,6 +17,7 @@ import { createJobsApi } from "./control-jobs.ts";
 import type { JobService } from "./jobs.ts";
 import { serveLogs } from "./log-reader.ts";
 import { createImagesApi, type ImagesApiOptions } from "./control-images.ts";
+import { createExportApi } from "./control-export.ts";
 import { deployEvents, wantsEvents } from "./deploy-stream.ts";
 import { mountSecretRoutes, type SecretRoutesOptions } from "./secrets.ts";
 import type { RouteTable } from "./routes.ts";
@@ -42,6 +43,8 @@ export interface ControlApiOptions {
 export function createControlApi(opts: ControlApiOptions) {
   const app = new Hono<{ Bindings: HttpBindings }>().basePath("/v1");
   if (opts.images) app.route("/", createImagesApi(opts.images));
+  // fnrun export k8s: settings from config.toml, digests of the deployed revisions, secret keys only.
+  app.route("/", createExportApi({ deployments: opts.deployments, pools: opts.pools, config: opts.images?.config, secrets: opts.secrets?.secrets }));
 
   app.onError((err, c) => {
     const e = httpErrorFor(err);
