@@ -6,10 +6,12 @@
  * - `containerConcurrency` = `concurrency` (a hard limit per pod, as fnrun's).
  * - `autoscaling.knative.dev/min-scale` / `max-scale` = min/max_instances (0 scales to zero).
  * - `timeoutSeconds` = `timeout` (Knative's default ceiling is 600 s).
- * - Knative accepts only part of a PodSpec: the hardening sits on the container (a pod-level
- *   securityContext needs Knative's `kubernetes.podspec-securitycontext` flag), no startup
- *   probe, no grace period (Knative derives it from the timeout), no PORT (Knative sets it
- *   from the container port, which must be named http1).
+ * - Knative accepts only part of a PodSpec (its webhook refuses the rest): the hardening sits
+ *   on the container (a pod-level securityContext needs Knative's
+ *   `kubernetes.podspec-securitycontext` flag) and without `privileged`, which Knative never
+ *   accepts (false is the default anyway); allowPrivilegeEscalation and seccompProfile need
+ *   Knative ≥ 1.8. No startup probe, no grace period (Knative derives it from the timeout), no
+ *   PORT (Knative sets it from the container port, which must be named http1).
  * - /tmp is an emptyDir: it needs `kubernetes.podspec-emptydir`, on by default in current
  *   Knative releases.
  */
@@ -28,6 +30,8 @@ export function knativeService(fn: ExportedFunction, opts: KnativeOptions): IKna
     ports: [{ name: "http1", containerPort: PORT, protocol: "TCP" }],
     ...probes(PORT, false),
   });
+  const { privileged: _notAccepted, ...securityContext } = container.securityContext!;
+  container.securityContext = securityContext;
   return {
     apiVersion: "serving.knative.dev/v1",
     kind: "Service",

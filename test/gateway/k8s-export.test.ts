@@ -236,6 +236,8 @@ describe("k8s export: what maps to what", () => {
     assert.deepEqual(c.readinessProbe.httpGet, { path: "/__fnrun/health", port: 8080 });
     assert.equal(c.startupProbe, undefined);
     assert.equal(c.securityContext.seccompProfile.type, "RuntimeDefault");
+    assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+    assert.equal("privileged" in c.securityContext, false, "Knative's webhook refuses privileged");
     assert.equal(t.spec.securityContext, undefined, "pod-level securityContext needs a Knative feature flag");
     assert.deepEqual(kinds(e).filter((k) => !k.includes("serving.knative.dev")), ["batch/v1 CronJob/report", "batch/v1 CronJob/tick", "v1 Secret/api-secrets"]);
   });
