@@ -26,8 +26,21 @@ export const PORT = 8080;
 export const HEALTH_PATH = "/__fnrun/health";
 export const CONTAINER_NAME = "function";
 const TMP_VOLUME = "tmp";
-/** The bootstrap's default drain on SIGTERM (FNRUN_DRAIN_TIMEOUT) is 25 s; the kubelet must wait longer. */
-const DRAIN_SECONDS = 25;
+/** The bootstrap's default drain on SIGTERM (runtime/bootstrap/drain.ts). */
+const DEFAULT_DRAIN_SECONDS = 25;
+
+/**
+ * How long a pod drains on SIGTERM: a request may run for the function's `timeout`, so the
+ * drain waits that long (at least the bootstrap's 25 s default); FNRUN_DRAIN_TIMEOUT says so.
+ */
+export function drainSeconds(config: FunctionConfig): number {
+  return Math.max(DEFAULT_DRAIN_SECONDS, seconds(config.timeoutMs));
+}
+
+/** FNRUN_DRAIN_TIMEOUT for a serving container. */
+export function drainEnv(config: FunctionConfig): EnvVar {
+  return { name: "FNRUN_DRAIN_TIMEOUT", value: `${drainSeconds(config)}s` };
+}
 
 /** A deployed function as the exporter sees it. */
 export interface ExportedFunction {
@@ -128,7 +141,7 @@ export interface PodOptions {
 /**
  * A pod spec around one function container: no service account token and no service links
  * (the function sees only its own env, as under fnrun), and a grace period that outlasts the
- * bootstrap's drain and the function's timeout.
+ * bootstrap's drain (which waits for the function's timeout) by 5 s.
  */
 export function functionPod(fn: ExportedFunction, container: Container, opts: PodOptions, extra: Partial<PodSpec> = {}): PodSpec {
   return {
@@ -136,7 +149,7 @@ export function functionPod(fn: ExportedFunction, container: Container, opts: Po
     enableServiceLinks: false,
     ...(opts.userNamespaces ? { hostUsers: false } : {}),
     securityContext: podSecurityContext(),
-    terminationGracePeriodSeconds: Math.max(30, DRAIN_SECONDS + 5, seconds(fn.config.timeoutMs) + 5),
+    terminationGracePeriodSeconds: drainSeconds(fn.config) + 5,
     ...extra,
     containers: [container],
     volumes: [tmpVolume(fn.config)],

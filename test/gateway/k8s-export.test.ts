@@ -114,6 +114,8 @@ describe("k8s export: what maps to what", () => {
     assert.deepEqual(c.resources, { requests: { cpu: "1500m", memory: "256Mi" }, limits: { cpu: "1500m", memory: "256Mi" } });
     assert.deepEqual(c.env, [
       { name: "PORT", value: "8080" },
+      // The drain on SIGTERM waits for a request as long as the function's timeout.
+      { name: "FNRUN_DRAIN_TIMEOUT", value: "45s" },
       { name: "FNRUN_ENV_KEYS", value: "API_TOKEN,DB_URL,STAGE" },
       { name: "STAGE", value: "prod" },
       // The secret wins over config.toml's API_TOKEN, as under fnrun.
@@ -131,7 +133,9 @@ describe("k8s export: what maps to what", () => {
     assert.equal(pod.automountServiceAccountToken, false);
     assert.equal(pod.enableServiceLinks, false);
     assert.equal(pod.hostUsers, undefined);
-    assert.equal(pod.terminationGracePeriodSeconds, 50, "45 s timeout + 5");
+    assert.equal(pod.terminationGracePeriodSeconds, 50, "45 s drain + 5");
+    const hello = find(e, "Deployment", "hello").spec.template.spec;
+    assert.deepEqual([hello.terminationGracePeriodSeconds, hello.containers[0].env[1]], [35, { name: "FNRUN_DRAIN_TIMEOUT", value: "30s" }]);
     assert.deepEqual(pod.volumes, [{ name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "32Mi" } }]);
     assert.deepEqual(c.volumeMounts, [{ name: "tmp", mountPath: "/tmp" }]);
     assert.deepEqual(d.spec.strategy.rollingUpdate, { maxUnavailable: 0, maxSurge: 1 });
