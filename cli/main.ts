@@ -11,6 +11,7 @@ import { COMMAND_HELP, MAIN_HELP } from "./help.ts";
 import { commands, type CommandContext } from "./commands.ts";
 import { remoteTarget } from "./remote-target.ts";
 import { formatError } from "./user-errors.ts";
+import { WORKER_COMMAND } from "../gateway/workers/protocol.ts";
 
 const COMMON: NonNullable<ParseArgsConfig["options"]> = {
   config: { type: "string" },
@@ -95,6 +96,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (name === "--version" || name === "version") {
     process.stdout.write("fnrun 0.1.0\n");
+    return 0;
+  }
+  if (name === WORKER_COMMAND) {
+    // A gateway worker forked by `fnrun up` ([gateway] workers > 1); never typed by a user.
+    const { runGatewayWorker } = await import("../gateway/workers/worker-main.ts");
+    await runGatewayWorker();
     return 0;
   }
   const command = commands[name];

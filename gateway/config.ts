@@ -14,6 +14,8 @@
  *   listen        = "127.0.0.1:8080"  host:port the HTTP gateway listens on ("[::1]:8080" for
  *                                     IPv6; port 0 picks a free port)
  *   max_body      = "6MiB"            largest request body accepted (size, ≥ 0)
+ *   workers       = N                 processes serving the public listener (1..64); default
+ *                                     defaultWorkers(): half the cores, 1 to 8
  * [daemon]
  *   state_dir     = ".fnrun"          images, runc state, instance bundles, logs, sockets
  * [control]                          the control API socket is always <state_dir>/fnrun.sock,
@@ -61,6 +63,7 @@
  *   overlap       = "forbid"          "forbid": a run due while the last one runs is skipped; "allow"
  */
 import { readFile, stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { checkSchedule, type OverlapPolicy } from "./schedule.ts";
@@ -102,7 +105,7 @@ export interface FunctionConfig extends FunctionLimits {
 export interface FnrunConfig {
   path: string | null;
   root: string;
-  gateway: { listen: { host: string; port: number }; maxBodyBytes: number };
+  gateway: { listen: { host: string; port: number }; maxBodyBytes: number; workers: number };
   daemon: { stateDir: string };
   control: { socket: string; listen?: { host: string; port: number }; tokenFile?: string };
   build: { engine: "embedded" | "buildah" | "docker" };
@@ -152,7 +155,7 @@ const DEFAULT_LIMITS: FunctionLimits = {
 
 const KNOWN = {
   "": ["gateway", "daemon", "control", "build", "pool", "defaults", "functions"],
-  gateway: ["listen", "max_body"],
+  gateway: ["listen", "max_body", "workers"],
   build: ["engine"],
   daemon: ["state_dir"],
   control: ["listen", "token_file"],
@@ -169,7 +172,7 @@ export function defaultConfig(root: string): FnrunConfig {
   return {
     path: null,
     root,
-    gateway: { listen: { host: "127.0.0.1", port: 8080 }, maxBodyBytes: 6 * MiB },
+    gateway: { listen: { host: "127.0.0.1", port: 8080 }, maxBodyBytes: 6 * MiB, workers: defaultWorkers() },
     daemon: { stateDir },
     control: { socket: path.join(stateDir, "fnrun.sock") },
     build: { engine: "embedded" },
@@ -224,6 +227,7 @@ export function parseConfig(text: string, options: { path?: string; root: string
   const gateway = d.table("gateway", raw.gateway, KNOWN.gateway);
   config.gateway.listen = d.field("gateway.listen", gateway.listen, parseListen, config.gateway.listen);
   config.gateway.maxBodyBytes = d.field("gateway.max_body", gateway.max_body, size(0), config.gateway.maxBodyBytes);
+  config.gateway.workers = d.field("gateway.workers", gateway.workers, wholeIn(1, 64), config.gateway.workers);
 
   const daemon = d.table("daemon", raw.daemon, KNOWN.daemon);
   const stateDir = d.field("daemon.state_dir", daemon.state_dir, nonEmptyString, ".fnrun");
@@ -445,6 +449,23 @@ function checkRouteConflicts(d: Diagnostics, functions: Map<string, FunctionConf
 }
 
 // ---- value parsers: each returns the value or throws Error("expected …, got …") ----
+
+/**
+ * Gateway processes when config.toml names none: half the cores, 1 to 8. A proxied request
+ * costs the gateway about as much CPU as the function's own answer (BENCHMARKS.md), so the
+ * other half is left to the instances; past 8 the primary's pools are the limit, not the proxy.
+ */
+export function defaultWorkers(cores = availableParallelism()): number {
+  return Math.max(1, Math.min(8, Math.floor(cores / 2)));
+}
+
+function wholeIn(min: number, max: number) {
+  return (v: unknown): number => {
+    const n = whole(min)(v);
+    if (n > max) throw new Error(`expected a whole number from ${min} to ${max}, got ${n}`);
+    return n;
+  };
+}
 
 function whole(min: number) {
   return (v: unknown): number => {

@@ -33,7 +33,10 @@ import { startRemoteControl } from "./remote-control.ts";
 import { SecretStore } from "./secrets.ts";
 import type { FunctionDefinition } from "./function-definition.ts";
 import type { Logger } from "./log.ts";
-import { createPublicServer } from "./public-server.ts";
+import { createPublicServer, type InvocationRecord } from "./public-server.ts";
+import { GatewayWorkers } from "./workers/gateway-workers.ts";
+import { LeaseBroker } from "./workers/lease-broker.ts";
+import type { FunctionInfo } from "./workers/protocol.ts";
 import { reloadConfig, type ReloadResult } from "./reload.ts";
 import { timeoutLogger } from "./timeout-log.ts";
 import { RouteTable, type RouteSpec } from "./routes.ts";
@@ -153,6 +156,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
 
     let routes = new RouteTable(new Map());
+    /** Gateway workers (if any) learn of every deploy and removal through this. */
+    let onFunctionsChanged = () => {};
     const deployments = new DeploymentLog(stateDir);
     const invocations = new InvocationLog();
     // Prometheus metrics, served at /metrics on the control listener(s) only.
@@ -172,6 +177,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       onRoutes: (name: string, r: RouteSpec[] | null) => {
         routes = routes.with(name, r);
         jobs.sync(name);
+        onFunctionsChanged();
       },
       verify: verifyScheduledHandler,
     });
@@ -250,36 +256,70 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Stem cells start once the deploys are done, in the background: they never delay a request.
     pools.fillStemCells();
 
-    const gateway = createPublicServer({
-      routes: () => routes,
-      maxBodyBytes: config.gateway.maxBodyBytes,
-      onInvocation: (record) => {
-        invocations.add(record);
-        metrics.record(record);
-      },
-      invoker: {
-        acquire: (name) => pools.acquire(name),
-        tryAcquire: (name) => pools.tryAcquire(name),
-        onTimeout: timeoutLogger((fn, line) => logs.append(fn, line)),
-        timeoutOf: (name) => pools.definition(name)?.config.timeoutMs ?? config.defaults.timeoutMs,
-      },
-    });
+    const onInvocation = (record: InvocationRecord) => {
+      invocations.add(record);
+      metrics.record(record);
+    };
+    const onTimeout = timeoutLogger((fn, line) => logs.append(fn, line));
     const listen = opts.listen ?? config.gateway.listen;
-    await new Promise<void>((resolve, reject) => {
-      gateway.once("error", reject);
-      gateway.listen(listen.port, listen.host, () => resolve());
-    }).catch((err) => {
-      throw Object.assign(new Error(`gateway: cannot listen on ${listen.host}:${listen.port}: ${(err as Error).message}; set [gateway] listen to a free address`), { code: "FNRUN_LISTEN", kind: "user" });
-    });
-    teardown.push(async () => {
-      gateway.closeIdleConnections();
-      const closed = closeServer(gateway);
-      setTimeout(() => gateway.closeAllConnections(), 5000).unref();
-      await closed;
-    });
-    const addr = gateway.address() as { address: string; port: number };
+    const listenError = (err: unknown) =>
+      Object.assign(new Error(`gateway: cannot listen on ${listen.host}:${listen.port}: ${(err as Error).message}; set [gateway] listen to a free address`), { code: "FNRUN_LISTEN", kind: "user" });
+    let addr: { address: string; port: number };
+    if (config.gateway.workers > 1) {
+      // The public listener in N processes; leases, logs and metrics stay here (workers/).
+      const broker = new LeaseBroker({
+        pools: { acquire: (n) => pools.acquire(n), tryAcquire: (n) => pools.tryAcquire(n), concurrencyOf: (n) => pools.definition(n)?.concurrency ?? 1 },
+        onInvocation,
+        onTimeout,
+      });
+      const functionInfo = (): Record<string, FunctionInfo> => {
+        const out: Record<string, FunctionInfo> = {};
+        for (const { name, revision } of pools.list()) {
+          out[name] = { revision, timeoutMs: pools.definition(name)?.config.timeoutMs ?? config.defaults.timeoutMs, routes: [...routes.routesOf(name)] };
+        }
+        return out;
+      };
+      const workers = await GatewayWorkers.start({
+        count: config.gateway.workers,
+        setup: { host: listen.host, port: listen.port, maxBodyBytes: config.gateway.maxBodyBytes },
+        broker,
+        functions: functionInfo,
+        log,
+      }).catch((err) => {
+        throw listenError(err);
+      });
+      onFunctionsChanged = () => workers.functionsChanged();
+      workers.functionsChanged(); // deploys may have finished while the workers started
+      teardown.push(() => workers.close());
+      addr = { address: workers.address.host, port: workers.address.port };
+    } else {
+      const gateway = createPublicServer({
+        routes: () => routes,
+        maxBodyBytes: config.gateway.maxBodyBytes,
+        onInvocation,
+        invoker: {
+          acquire: (name) => pools.acquire(name),
+          tryAcquire: (name) => pools.tryAcquire(name),
+          onTimeout,
+          timeoutOf: (name) => pools.definition(name)?.config.timeoutMs ?? config.defaults.timeoutMs,
+        },
+      });
+      await new Promise<void>((resolve, reject) => {
+        gateway.once("error", reject);
+        gateway.listen(listen.port, listen.host, () => resolve());
+      }).catch((err) => {
+        throw listenError(err);
+      });
+      teardown.push(async () => {
+        gateway.closeIdleConnections();
+        const closed = closeServer(gateway);
+        setTimeout(() => gateway.closeAllConnections(), 5000).unref();
+        await closed;
+      });
+      addr = gateway.address() as { address: string; port: number };
+    }
     const url = `http://${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`;
-    log.info(`gateway listening on ${url}`, { control: socketPath });
+    log.info(`gateway listening on ${url}`, { control: socketPath, workers: config.gateway.workers });
 
     let closing: Promise<void> | null = null;
     let killing: Promise<void> | null = null;

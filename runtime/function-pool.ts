@@ -12,6 +12,8 @@ import { poolClosed, queueFull } from "./pool-errors.ts";
 export interface PooledInstance {
   readonly id: string;
   readonly dispatcher: Dispatcher;
+  /** The unix socket the instance answers on (for gateway workers, which connect themselves). */
+  readonly socketPath?: string;
   stop(): Promise<void>;
   /** Whether the kernel OOM-killed it (asked when its connection dies, before stop()). */
   oomKilled?(): Promise<boolean>;
@@ -35,6 +37,8 @@ export type Outcome = "ok" | "crashed" | "timeout";
 
 export interface Lease {
   readonly instance: PooledInstance;
+  /** The revision of the pool that gave it. */
+  readonly revision?: string;
   readonly kind: StartKind;
   /** ms spent waiting for a slot; of it, ms the start of the instance took and its phases. */
   readonly queueMs: number;
@@ -210,6 +214,7 @@ export class FunctionPool {
     let released = false;
     return {
       instance: slot.instance,
+      revision: this.revision,
       kind: started ? slot.started.kind : "warm",
       queueMs: now - enqueuedAt,
       startMs: started ? slot.startMs : 0,

@@ -291,6 +291,7 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
     return {
       id: instance.id,
       dispatcher: instance.dispatcher,
+      socketPath: instance.socketPath,
       oomKilled: instance.oomKilled && (() => instance.oomKilled!()),
       stop: async () => {
         try {

@@ -6,7 +6,7 @@ import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { TomlError } from "smol-toml";
 import {
-  ConfigError, defaultConfig, functionConfigFor, loadConfig, parseConfig, parseDuration, parseSize,
+  ConfigError, defaultConfig, defaultWorkers, functionConfigFor, loadConfig, parseConfig, parseDuration, parseSize,
 } from "../../gateway/config.ts";
 import { formatDuration, formatSize } from "../../gateway/units.ts";
 
@@ -40,7 +40,7 @@ describe("parseConfig: a valid config", () => {
     assert.deepEqual(config, {
       path: FILE,
       root: ROOT,
-      gateway: { listen: { host: "127.0.0.1", port: 8080 }, maxBodyBytes: 6 * MiB },
+      gateway: { listen: { host: "127.0.0.1", port: 8080 }, maxBodyBytes: 6 * MiB, workers: defaultWorkers() },
       daemon: { stateDir: "/srv/app/.fnrun" },
       control: { socket: "/srv/app/.fnrun/fnrun.sock" },
       build: { engine: "embedded" },
@@ -79,6 +79,7 @@ describe("parseConfig: a valid config", () => {
       [gateway]
       listen = "[::1]:0"
       max_body = "1MB"
+      workers = 2
       [daemon]
       state_dir = "../state"
       [control]
@@ -105,7 +106,7 @@ describe("parseConfig: a valid config", () => {
       timezone = "Europe/Berlin"
     `, { path: FILE, root: ROOT });
     assert.deepEqual(warnings, []);
-    assert.deepEqual(config.gateway, { listen: { host: "::1", port: 0 }, maxBodyBytes: 1_000_000 });
+    assert.deepEqual(config.gateway, { listen: { host: "::1", port: 0 }, maxBodyBytes: 1_000_000, workers: 2 });
     assert.equal(config.daemon.stateDir, "/srv/state");
     assert.equal(config.control.socket, "/srv/state/fnrun.sock");
     assert.deepEqual(config.pool, { stemCells: 0, memoryBudgetBytes: 2 ** 30, idleTimeoutMs: 90_000 });
@@ -143,6 +144,14 @@ describe("parseConfig: a valid config", () => {
   });
 });
 
+describe("[gateway] workers", () => {
+  test("defaults to half the cores, 1 to 8; a number in config.toml wins", () => {
+    assert.deepEqual([1, 2, 3, 4, 16, 64].map((n) => defaultWorkers(n)), [1, 1, 1, 2, 8, 8]);
+    assert.equal(parseConfig(`[gateway]\nworkers = 3`, { root: ROOT }).config.gateway.workers, 3);
+    assert.equal(parseConfig(``, { root: ROOT }).config.gateway.workers, defaultWorkers());
+  });
+});
+
 describe("parseConfig: errors name the key and what was expected", () => {
   const cases: Array<[string, string, string]> = [
     ["size", `[functions.hello]\ndir = "h"\nmemory = "lots"`, `functions.hello.memory: expected a size like "128MiB", got "lots"`],
@@ -151,6 +160,8 @@ describe("parseConfig: errors name the key and what was expected", () => {
     ["fraction", `[defaults]\nconcurrency = 1.5`, `defaults.concurrency: expected a whole number ≥ 1, got 1.5`],
     ["concurrency 0", `[defaults]\nconcurrency = 0`, `defaults.concurrency: expected a whole number ≥ 1, got 0`],
     ["pids below 8", `[defaults]\npids = 4`, `defaults.pids: expected a whole number ≥ 8, got 4`],
+    ["no gateway workers", `[gateway]\nworkers = 0`, `gateway.workers: expected a whole number ≥ 1, got 0`],
+    ["too many gateway workers", `[gateway]\nworkers = 65`, `gateway.workers: expected a whole number from 1 to 64, got 65`],
     ["memory below 16MiB", `[defaults]\nmemory = "8MiB"`, `defaults.memory: expected a size of at least 16MiB, got "8MiB"`],
     ["tmp 0", `[defaults]\ntmp = 0`, `defaults.tmp: expected a size of at least 1MiB, got 0`],
     ["ambiguous size unit", `[gateway]\nmax_body = "6m"`, `gateway.max_body: expected a size like "128MiB", got "6m"`],
@@ -367,7 +378,7 @@ describe("loadConfig", () => {
     assert.equal(config.root, root);
     assert.equal(config.daemon.stateDir, path.join(root, "state"));
     assert.equal(config.control.socket, path.join(root, "state/fnrun.sock"));
-    assert.deepEqual(config.gateway, { listen: { host: "127.0.0.1", port: 0 }, maxBodyBytes: MiB });
+    assert.deepEqual(config.gateway, { listen: { host: "127.0.0.1", port: 0 }, maxBodyBytes: MiB, workers: defaultWorkers() });
     assert.deepEqual(config.pool, { stemCells: 1, memoryBudgetBytes: 512 * MiB, idleTimeoutMs: 90_000 });
     const hello = config.functions.get("hello")!;
     assert.equal(hello.dir, path.join(root, "functions/hello"));

@@ -39,12 +39,18 @@ async function containers(d: DaemonProcess, prefix: string): Promise<number> {
   return (await leftovers(d.stateDir)).containers.filter((id) => id.startsWith(prefix)).length;
 }
 
-describe("scaling by concurrency, the queue and scale to zero", { timeout: 300_000 }, () => {
+/**
+ * The same contract with the gateway in the daemon (workers = 1) and in three worker
+ * processes sharing the port (workers = 3, gateway/workers/): each new connection of a burst
+ * goes to the next worker, and the limits must hold across them exactly.
+ */
+for (const workers of [1, 3]) describe(`scaling by concurrency, the queue and scale to zero (gateway workers = ${workers})`, { timeout: 300_000 }, () => {
   let d: DaemonProcess;
   before(async () => {
     d = await startDaemonProcess(`
 [gateway]
 listen = "127.0.0.1:0"
+workers = ${workers}
 [pool]
 stem_cells = 0
 idle_timeout = "1s"
