@@ -1,0 +1,69 @@
+/**
+ * @module runtime/bootstrap/socket-mode
+ * The bootstrap under fnrun's runtime: HTTP/1.1 on `<FNRUN_SOCKET_DIR>/fn.sock`, for the
+ * daemon's gateway only. The socket appears only after the import, so its existence means
+ * "ready" to the host. The gateway owns timeouts, dates answers, strips x-fnrun-error and
+ * keeps connections; lines written during an invocation carry its id for the daemon's log.
+ *
+ * Without FNRUN_ENTRY it is a stem cell (stem.ts): every request but the load gets 503
+ * `x-fnrun-error: stem` until one `POST /__fnrun/load`.
+ */
+import { createServer } from "node:http";
+import { runTagged, tagStream } from "./console-tag.ts";
+import { functionEnv, loadFunction, type LoadedFunction } from "./function-module.ts";
+import { listenOnSocket } from "./listener.ts";
+import { takePlatformHeaders } from "./platform-headers.ts";
+import { createFunctionListener, kPlatform, sendJson, type PlatformRequest } from "./request-path.ts";
+import { handleScheduled, SCHEDULED_PATH } from "./scheduled-endpoint.ts";
+import { handleLoad, LOAD_PATH, settle, warmUp, type InstanceState } from "./stem.ts";
+
+/**
+ * Node builds its fetch classes lazily; the first use costs ~25 ms (FACTS.md), and far more
+ * under a 0.5-core CFS quota that the boot has already used up. Paid before the socket exists:
+ * measured, warming after listen made "ready" ~40 ms sooner but the first response ~45 ms later.
+ */
+export function warmFetchClasses(): void {
+  new Response(new Request("http://warm/", { method: "POST", body: "x", headers: new Headers({ a: "b" }) }).body);
+}
+
+export async function serveOnSocket(socketDir: string, entry: string | undefined): Promise<void> {
+  // Lines written during an invocation carry its id (console-tag.ts), also under concurrency.
+  tagStream(process.stdout);
+  tagStream(process.stderr);
+  // The runtime stops an instance with SIGKILL and owns every connection: nothing to drain.
+  // (pid 1 of a pid namespace gets no default handlers: without these it would ignore them.)
+  for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => process.exit(0));
+
+  const env = functionEnv();
+  const state: InstanceState = { handler: undefined, initError: undefined, scheduled: undefined, phase: "stem", warming: false };
+  if (entry) {
+    let loaded: LoadedFunction | undefined;
+    let initError: unknown;
+    try {
+      loaded = await loadFunction(entry);
+    } catch (err) {
+      initError = err;
+      console.error(`fnrun: function failed to initialize: ${entry}:`, err);
+    }
+    settle(state, loaded, initError);
+  }
+
+  const serveFunction = createFunctionListener({ slot: state, env });
+  const server = createServer((req, res) => {
+    // The gateway's own listener dates the answer; one header fewer to write, parse and copy here.
+    res.sendDate = false;
+    const url = req.url ?? "/";
+    if (url === LOAD_PATH || url.startsWith(`${LOAD_PATH}?`)) return void handleLoad(state, env, req, res);
+    if (state.phase !== "loaded" && !state.warming) return sendJson(res, 503, { error: "no function loaded", message: "this instance is a stem cell" }, "stem");
+    const platform = ((req as PlatformRequest)[kPlatform] = takePlatformHeaders(req));
+    if (url === SCHEDULED_PATH) return void runTagged(platform.invocationId, () => handleScheduled(state, env, req, res, platform));
+    return void runTagged(platform.invocationId, () => serveFunction(req, res));
+  });
+  // The host's pool owns connections and closes idle ones itself: never close one under it. (0 also
+  // drops the per-response `Keep-Alive: timeout=` header, which the host would parse and discard.)
+  server.keepAliveTimeout = 0;
+  server.headersTimeout = 0;
+  server.requestTimeout = 0; // the gateway owns timeouts (x-fnrun-deadline)
+  warmFetchClasses();
+  await listenOnSocket(server, socketDir, state.phase === "stem" ? (tmp) => warmUp(state, tmp) : undefined);
+}

@@ -1,0 +1,152 @@
+/**
+ * @module runtime/bootstrap/stem
+ * fnrun's load endpoint, `/__fnrun/load`, and the stem cell's warm-up. A stem cell listens
+ * with no function and accepts exactly one `POST /__fnrun/load {entry, env}` from the runtime,
+ * which imports the bundle; every instance answers `GET /__fnrun/load` with its state (the
+ * host's check that a cold start's import worked) and a later POST with 409.
+ */
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
+import { unlinkSync, writeFileSync } from "node:fs";
+import { loadFunction, messageOf, type Env, type Handler, type LoadedFunction, type ScheduledHandler } from "./function-module.ts";
+import { sendJson, type FunctionSlot } from "./request-path.ts";
+
+/** The one path a stem cell is specialized through; reserved in every instance (409 once loaded). */
+export const LOAD_PATH = "/__fnrun/load";
+const MAX_LOAD_BODY = 1024 * 1024;
+
+/** A socket-mode instance: the function slot, its scheduled(), and where it is in its life. */
+export interface InstanceState extends FunctionSlot {
+  scheduled: ScheduledHandler | undefined;
+  /** "stem": no function yet (load accepted); "loading": the one load is running; "loaded": for good. */
+  phase: "stem" | "loading" | "loaded";
+  /** While true, requests come from the stem's own warm-up (the socket is not published yet). */
+  warming: boolean;
+}
+
+/** Puts a loaded function (or why it failed) into the state, for good. */
+export function settle(state: InstanceState, loaded: LoadedFunction | undefined, err: unknown): void {
+  state.handler = loaded?.fetch;
+  state.scheduled = loaded?.scheduled;
+  state.initError = err;
+  state.phase = "loaded";
+}
+
+/** The stem cell's load request: `{ entry, env }`, validated (it comes from the runtime, but a bug there must not half-load). */
+async function readLoadRequest(req: IncomingMessage): Promise<{ entry: string; env: Env }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > MAX_LOAD_BODY) throw new TypeError(`load request larger than ${MAX_LOAD_BODY} bytes`);
+    chunks.push(c);
+  }
+  const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { entry?: unknown; env?: unknown };
+  if (typeof body.entry !== "string" || !body.entry.startsWith("/")) throw new TypeError("load request: `entry` must be an absolute path");
+  const env: Env = {};
+  if (body.env !== undefined) {
+    if (typeof body.env !== "object" || body.env === null || Array.isArray(body.env)) throw new TypeError("load request: `env` must be an object");
+    for (const [k, v] of Object.entries(body.env)) {
+      if (typeof v !== "string") throw new TypeError(`load request: env \`${k}\` must be a string`);
+      env[k] = v;
+    }
+  }
+  return { entry: body.entry, env };
+}
+
+/** `/__fnrun/load`: GET the state; POST specializes a stem cell (the function's env into process.env and `env`, then the import). */
+export async function handleLoad(state: InstanceState, env: Env, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (state.warming) {
+    await readLoadRequest(req);
+    return sendJson(res, 200, { ok: true, loadMs: 0 });
+  }
+  if (req.method === "GET") {
+    req.resume();
+    return sendJson(res, 200, { phase: state.phase, ok: state.handler !== undefined, hasScheduled: state.scheduled !== undefined, error: state.handler || state.phase !== "loaded" ? undefined : messageOf(state.initError) });
+  }
+  if (state.phase !== "stem" || req.method !== "POST") {
+    return sendJson(res, 409, { error: "a function is already loaded", message: "an instance never serves another function" }, "loaded");
+  }
+  state.phase = "loading"; // synchronously: a second load arriving meanwhile is refused
+  let request: { entry: string; env: Env };
+  try {
+    request = await readLoadRequest(req);
+  } catch (err) {
+    state.phase = "stem"; // nothing was loaded: a corrected request may follow
+    return sendJson(res, 400, { error: "bad load request", message: messageOf(err) }, "load");
+  }
+  for (const [k, v] of Object.entries(request.env)) {
+    process.env[k] = v;
+    env[k] = v;
+  }
+  const t0 = performance.now();
+  let loaded: LoadedFunction | undefined;
+  let initError: unknown;
+  try {
+    loaded = await loadFunction(request.entry);
+  } catch (err) {
+    initError = err;
+    console.error(`fnrun: function failed to initialize: ${request.entry}:`, err);
+  }
+  settle(state, loaded, initError);
+  const loadMs = Math.round((performance.now() - t0) * 1000) / 1000;
+  if (loaded) sendJson(res, 200, { ok: true, loadMs });
+  else sendJson(res, 500, { error: "function failed to initialize", message: messageOf(initError), loadMs }, "init");
+}
+
+/** What the stem cell's warm-up requests are served by: a body round trip through every step a function's request takes. */
+const WARM_HANDLER: Handler = (request) =>
+  request.body ? new Response(request.body, { headers: { "content-type": "application/octet-stream" } }) : new Response("warm");
+
+/**
+ * A stem cell has time now and none later: while still on its temporary socket name, it runs
+ * a load request and a function's request path (HTTP parser, body streams, sendResponse) once
+ * each, then imports two throwaway modules, so that their first use after specialization is
+ * not also their first compilation.
+ */
+export async function warmUp(state: InstanceState, tmpSocket: string): Promise<void> {
+  state.warming = true;
+  state.handler = WARM_HANDLER;
+  try {
+    for (let i = 0; i < 2; i++) {
+      await selfRequest(tmpSocket, "POST", LOAD_PATH, JSON.stringify({ entry: "/warm.mjs", env: { WARM: "1" } }));
+      await selfRequest(tmpSocket, "GET", "/warm");
+      await selfRequest(tmpSocket, "POST", "/warm", "warm ".repeat(64));
+    }
+  } catch (err) {
+    console.error("fnrun: stem warm-up failed (serving anyway):", err);
+  } finally {
+    state.warming = false;
+    state.handler = undefined;
+  }
+  await warmModuleLoader().catch((err) => console.error("fnrun: stem module-loader warm-up failed (serving anyway):", err));
+}
+
+/**
+ * Imports two throwaway modules from files, as a specialization imports the bundle: the first
+ * import of a file in a process compiles the ESM loader's resolve/load/translate path (~1 ms
+ * here, measured), which a stem cell can pay now instead of on its function's first request.
+ */
+async function warmModuleLoader(): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    const file = `/tmp/.fnrun-warm-${process.pid}-${i}.mjs`;
+    writeFileSync(file, "export default { async fetch() { return new Response('warm'); } };\n");
+    try {
+      await loadFunction(file);
+    } finally {
+      unlinkSync(file);
+    }
+  }
+}
+
+/** One request to our own (not yet published) socket, its response read to the end. */
+function selfRequest(socketPath: string, method: string, path: string, body?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath, method, path, agent: false, headers: body ? { "content-type": "application/json" } : {} }, (res) => {
+      res.on("error", reject);
+      res.on("end", resolve);
+      res.resume();
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
