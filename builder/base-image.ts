@@ -1,8 +1,9 @@
 /**
  * @module builder/base-image
  * The base image every function image starts FROM: the host's node, the libraries it links
- * and the runtime's bootstrap, in one layer. Built once per (node version, bootstrap) pair;
- * both are in the tag, so a new bootstrap or node gives a new base and never a stale one.
+ * and the runtime's bootstrap, in one layer. Built once per (node version, bootstrap, image
+ * config); all three are in the tag, so a new bootstrap, node or config (ports, user, stop
+ * signal) gives a new base in a store that has an older one, never a stale one under the old tag.
  */
 import { createHash } from "node:crypto";
 import { baseImageConfig, baseLayout, type BaseLayoutOptions } from "./base-layout.ts";
@@ -21,10 +22,10 @@ export interface EnsureBaseImageOptions extends BaseLayoutOptions {
   nodeVersion?: string;
 }
 
-/** `fnrun/base:node-<version>-<first 12 hex of sha256(bootstrap)>` */
+/** `fnrun/base:node-<version>-<first 12 hex of sha256(bootstrap, NUL, the image config's JSON)>` */
 export function baseImageTag(options: { bootstrap: string; nodeVersion?: string }): string {
   const version = options.nodeVersion ?? process.versions.node;
-  const hash = createHash("sha256").update(options.bootstrap).digest("hex").slice(0, 12);
+  const hash = createHash("sha256").update(options.bootstrap).update("\0").update(JSON.stringify(baseImageConfig())).digest("hex").slice(0, 12);
   return `fnrun/base:node-${version}-${hash}`;
 }
 

@@ -12,6 +12,13 @@ export const FUNCTION_GID = 1000;
 export const BOOTSTRAP_PATH_IN_IMAGE = "/fnrun/bootstrap.mjs";
 /** The host socket directory is bind-mounted here; the bootstrap listens in it. */
 export const SOCKET_DIR_IN_IMAGE = "/run/fnrun";
+/**
+ * The TCP port the bootstrap listens on outside fnrun (no FNRUN_SOCKET_DIR, PORT unset):
+ * the image's `EXPOSE`, so `docker run -p 8080:8080 IMAGE` serves.
+ */
+export const DEFAULT_PORT = 8080;
+/** How a container of the image is asked to stop: the bootstrap drains on it (runtime/bootstrap/drain.ts). */
+export const STOP_SIGNAL = "SIGTERM";
 /** A function image puts its bundle here. */
 export const APP_DIR_IN_IMAGE = "/app";
 export const ENTRY_IN_IMAGE = "/app/index.mjs";
@@ -50,13 +57,20 @@ export async function baseLayout(options: BaseLayoutOptions): Promise<BaseEntry[
   return entries;
 }
 
-/** The image config of a base image: how its containers start. */
+/**
+ * The image config of a base image: how its containers start, under fnrun or anywhere else
+ * (docker run, Kubernetes): the port the bootstrap listens on, a non-root user, the signal it
+ * drains on. Every function image repeats these in its Dockerfile (dockerfile.ts), so one built
+ * FROM another base says the same.
+ */
 export function baseImageConfig() {
   return {
     User: `${FUNCTION_UID}:${FUNCTION_GID}`,
+    ExposedPorts: { [`${DEFAULT_PORT}/tcp`]: {} },
     WorkingDir: APP_DIR_IN_IMAGE,
     Env: ["PATH=/usr/local/bin:/usr/bin:/bin", "NODE_ENV=production"],
     Cmd: [NODE_PATH_IN_IMAGE, BOOTSTRAP_PATH_IN_IMAGE],
+    StopSignal: STOP_SIGNAL,
   };
 }
 

@@ -4,7 +4,8 @@
  * embedded engine, which builds the image by applying it, so the text describes the image
  * exactly and `docker build` of the same context gives an equivalent one.
  */
-import { BOOTSTRAP_PATH_IN_IMAGE, ENTRY_IN_IMAGE, APP_DIR_IN_IMAGE, FUNCTION_UID, FUNCTION_GID } from "./base-layout.ts";
+import { constants as osConstants } from "node:os";
+import { BOOTSTRAP_PATH_IN_IMAGE, ENTRY_IN_IMAGE, APP_DIR_IN_IMAGE, FUNCTION_UID, FUNCTION_GID, DEFAULT_PORT, STOP_SIGNAL } from "./base-layout.ts";
 import { NODE_PATH_IN_IMAGE } from "./base-files.ts";
 import { BuildError } from "./errors.ts";
 
@@ -39,6 +40,9 @@ export function generateDockerfile(options: DockerfileOptions): string {
     `ENV FNRUN_ENTRY=${entry}`,
     `WORKDIR ${APP_DIR_IN_IMAGE}`,
     `USER ${FUNCTION_UID}:${FUNCTION_GID}`,
+    // Outside fnrun the bootstrap listens on $PORT (default 8080) and drains on SIGTERM.
+    `EXPOSE ${DEFAULT_PORT}`,
+    `STOPSIGNAL ${STOP_SIGNAL}`,
     `CMD ${JSON.stringify([node, BOOTSTRAP_PATH_IN_IMAGE]).replace(/","/g, '", "')}`,
     "",
   ].join("\n");
@@ -53,13 +57,17 @@ export type Instruction =
   | { op: "WORKDIR"; line: number; path: string }
   | { op: "USER"; line: number; user: string }
   | { op: "CMD"; line: number; args: string[] }
-  | { op: "ENTRYPOINT"; line: number; args: string[] };
+  | { op: "ENTRYPOINT"; line: number; args: string[] }
+  /** Ports as the image config names them: `8080/tcp` (a range is one entry per port). */
+  | { op: "EXPOSE"; line: number; ports: string[] }
+  | { op: "STOPSIGNAL"; line: number; signal: string };
 
 const UNSUPPORTED_FIX = 'set [build] engine = "buildah" or "docker"';
 
 /**
  * Parses the subset of the Dockerfile syntax the embedded engine applies: one stage, FROM, COPY
- * of a single file or directory from the context, ENV, LABEL, WORKDIR, USER, CMD, ENTRYPOINT.
+ * of a single file or directory from the context, ENV, LABEL, WORKDIR, USER, CMD, ENTRYPOINT,
+ * EXPOSE, STOPSIGNAL.
  * Anything else would need a shell or the network inside the build, which the engine does not have.
  */
 export function parseDockerfile(text: string): Instruction[] {
@@ -119,12 +127,50 @@ export function parseDockerfile(text: string): Instruction[] {
         // reason the generated Dockerfile uses the exec form.
         out.push({ op: keyword, line, args: rest.startsWith("[") ? jsonArray(rest, invalid) : ["/bin/sh", "-c", rest] });
         break;
+      case "EXPOSE": {
+        if (!rest) throw invalid("expects one or more ports, like 8080 or 8080/tcp");
+        if (rest.includes("$")) throw unsupported("EXPOSE of a variable");
+        const ports: string[] = [];
+        for (const word of rest.split(/\s+/)) {
+          const p = exposedPorts(word);
+          if (!p) throw invalid(`\`${word}\` is not a port: expected PORT[-PORT][/tcp|udp|sctp] with ports 1-65535`);
+          ports.push(...p);
+        }
+        out.push({ op: "EXPOSE", line, ports });
+        break;
+      }
+      case "STOPSIGNAL":
+        if (!rest || /\s/.test(rest)) throw invalid("expects one signal, like SIGTERM");
+        if (rest.includes("$")) throw unsupported("STOPSIGNAL of a variable");
+        if (!isSignal(rest)) throw invalid(`\`${rest}\` is not a signal: expected a name like SIGTERM or SIGQUIT, or a number 1-64`);
+        out.push({ op: "STOPSIGNAL", line, signal: rest });
+        break;
       default:
         throw unsupported(keyword);
     }
   }
   if (!out.some((i) => i.op === "FROM")) throw new BuildError("FNRUN_DOCKERFILE_INVALID", "Dockerfile: no FROM instruction", { fix: "start the Dockerfile with FROM <image>" });
   return out;
+}
+
+/** `8080`, `8080/udp`, `8000-8002/tcp` → the config's names of the ports (docker lowercases the protocol). Null when malformed. */
+function exposedPorts(word: string): string[] | null {
+  const m = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp|sctp))?$/i.exec(word);
+  if (!m) return null;
+  const first = Number(m[1]);
+  const last = m[2] === undefined ? first : Number(m[2]);
+  if (first < 1 || last > 65535 || last < first) return null;
+  const proto = (m[3] ?? "tcp").toLowerCase();
+  const out: string[] = [];
+  for (let p = first; p <= last; p++) out.push(`${p}/${proto}`);
+  return out;
+}
+
+/** A signal docker's STOPSIGNAL accepts: a name with or without SIG, any case (kept as written, as docker keeps it), or a number. */
+function isSignal(text: string): boolean {
+  if (/^\d+$/.test(text)) return Number(text) >= 1 && Number(text) <= 64;
+  const name = text.toUpperCase().replace(/^SIG/, "");
+  return `SIG${name}` in osConstants.signals || /^RTMIN\+\d+$|^RTMAX-\d+$/.test(name);
 }
 
 /** Joins `\`-continued lines, drops comments and blanks; keeps the line each instruction starts on. */

@@ -2,8 +2,9 @@
  * @module builder/engine
  * The embedded build engine: applies a parsed Dockerfile to the image store the way
  * `docker build` would, for the instructions that need neither a shell nor the network.
- * FROM resolves from the store; each COPY adds one layer; ENV, LABEL, WORKDIR, USER, CMD and
- * ENTRYPOINT change the config and add an empty-layer history entry, as docker records them.
+ * FROM resolves from the store; each COPY adds one layer; ENV, LABEL, WORKDIR, USER, CMD,
+ * ENTRYPOINT, EXPOSE and STOPSIGNAL change the config and add an empty-layer history entry, as
+ * docker records them.
  */
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import path from "node:path";
@@ -71,6 +72,15 @@ export async function applyDockerfile(store: ImageStore, options: ApplyDockerfil
         // docker: ENTRYPOINT resets a CMD inherited from the base image.
         if (!cmdFromThisFile) config.Cmd = null;
         record(`ENTRYPOINT ${JSON.stringify(ins.args)}`, true);
+        break;
+      case "EXPOSE":
+        // Added to the base's ports, as docker does (EXPOSE never removes one).
+        config.ExposedPorts = { ...(config.ExposedPorts ?? {}), ...Object.fromEntries(ins.ports.map((p) => [p, {}])) };
+        record(`EXPOSE ${ins.ports.join(" ")}`, true);
+        break;
+      case "STOPSIGNAL":
+        config.StopSignal = ins.signal;
+        record(`STOPSIGNAL ${ins.signal}`, true);
         break;
       case "FROM":
         break; // parseDockerfile allows only one, first

@@ -28,11 +28,14 @@ export interface Descriptor {
 /** How containers of the image start (the `config` object of config.md, the fields fnrun uses). */
 export interface RuntimeConfig {
   User?: string;
+  /** `"8080/tcp": {}` per port (config.md: the values are empty objects). */
+  ExposedPorts?: Record<string, Record<string, never>>;
   WorkingDir?: string;
   Env?: string[];
   Cmd?: string[] | null;
   Entrypoint?: string[] | null;
   Labels?: Record<string, string>;
+  StopSignal?: string;
 }
 
 export interface HistoryEntry {

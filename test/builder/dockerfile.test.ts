@@ -23,6 +23,8 @@ describe("generateDockerfile", () => {
         "ENV FNRUN_ENTRY=/app/index.mjs",
         "WORKDIR /app",
         "USER 1000:1000",
+        "EXPOSE 8080",
+        "STOPSIGNAL SIGTERM",
         'CMD ["/usr/local/bin/node", "/fnrun/bootstrap.mjs"]',
         "",
       ].join("\n"),
@@ -46,7 +48,9 @@ describe("parseDockerfile", () => {
       { op: "ENV", line: 4, pairs: [["FNRUN_ENTRY", "/app/index.mjs"]] },
       { op: "WORKDIR", line: 5, path: "/app" },
       { op: "USER", line: 6, user: "1000:1000" },
-      { op: "CMD", line: 7, args: ["/usr/local/bin/node", "/fnrun/bootstrap.mjs"] },
+      { op: "EXPOSE", line: 7, ports: ["8080/tcp"] },
+      { op: "STOPSIGNAL", line: 8, signal: "SIGTERM" },
+      { op: "CMD", line: 9, args: ["/usr/local/bin/node", "/fnrun/bootstrap.mjs"] },
     ]);
   });
 
@@ -74,6 +78,43 @@ describe("parseDockerfile", () => {
       { op: "CMD", line: 9, args: ["/bin/sh", "-c", "echo hi"] },
       { op: "COPY", line: 10, src: "app/", dest: "/srv/", text: "COPY app/ /srv/" },
     ]);
+  });
+
+  it("parses EXPOSE (ports, ranges, protocols, as the config names them) and STOPSIGNAL (kept as written)", () => {
+    const ins = parseDockerfile(["FROM b", "EXPOSE 8080", "expose 9000/UDP 7000-7002/tcp 53/sctp", "STOPSIGNAL SIGQUIT", "STOPSIGNAL term", "STOPSIGNAL 9", "STOPSIGNAL SIGRTMIN+3"].join("\n"));
+    assert.deepEqual(ins.slice(1), [
+      { op: "EXPOSE", line: 2, ports: ["8080/tcp"] },
+      { op: "EXPOSE", line: 3, ports: ["9000/udp", "7000/tcp", "7001/tcp", "7002/tcp", "53/sctp"] },
+      { op: "STOPSIGNAL", line: 4, signal: "SIGQUIT" },
+      { op: "STOPSIGNAL", line: 5, signal: "term" },
+      { op: "STOPSIGNAL", line: 6, signal: "9" },
+      { op: "STOPSIGNAL", line: 7, signal: "SIGRTMIN+3" },
+    ]);
+  });
+
+  it("rejects a malformed EXPOSE or STOPSIGNAL, naming the word and the form expected; refuses variables", () => {
+    const invalid: [string, string][] = [
+      ["FROM b\nEXPOSE", "Dockerfile line 2: EXPOSE expects one or more ports, like 8080 or 8080/tcp"],
+      ["FROM b\nEXPOSE http", "Dockerfile line 2: EXPOSE `http` is not a port: expected PORT[-PORT][/tcp|udp|sctp] with ports 1-65535"],
+      ["FROM b\nEXPOSE 0", "Dockerfile line 2: EXPOSE `0` is not a port"],
+      ["FROM b\nEXPOSE 70000", "Dockerfile line 2: EXPOSE `70000` is not a port"],
+      ["FROM b\nEXPOSE 9000-8000", "Dockerfile line 2: EXPOSE `9000-8000` is not a port"],
+      ["FROM b\nEXPOSE 8080/quic", "Dockerfile line 2: EXPOSE `8080/quic` is not a port"],
+      ["FROM b\nSTOPSIGNAL", "Dockerfile line 2: STOPSIGNAL expects one signal, like SIGTERM"],
+      ["FROM b\nSTOPSIGNAL SIGTERM SIGINT", "Dockerfile line 2: STOPSIGNAL expects one signal"],
+      ["FROM b\nSTOPSIGNAL SIGNOPE", "Dockerfile line 2: STOPSIGNAL `SIGNOPE` is not a signal: expected a name like SIGTERM or SIGQUIT, or a number 1-64"],
+      ["FROM b\nSTOPSIGNAL 65", "Dockerfile line 2: STOPSIGNAL `65` is not a signal"],
+    ];
+    for (const [text, start] of invalid) {
+      const err = parseError(text);
+      assert.equal(err.code, "FNRUN_DOCKERFILE_INVALID", text);
+      assert.ok(err.message.startsWith(start), `${JSON.stringify(text)} → ${err.message}`);
+    }
+    for (const [text, start] of [["FROM b\nEXPOSE $PORT", "Dockerfile line 2: EXPOSE of a variable is not supported"], ["FROM b\nSTOPSIGNAL ${SIG}", "Dockerfile line 2: STOPSIGNAL of a variable is not supported"]]) {
+      const err = parseError(text);
+      assert.equal(err.code, "FNRUN_UNSUPPORTED_INSTRUCTION", text);
+      assert.ok(err.message.startsWith(start), `${JSON.stringify(text)} → ${err.message}`);
+    }
   });
 
   it("refuses RUN with the line number and the fix", () => {

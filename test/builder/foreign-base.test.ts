@@ -23,7 +23,7 @@ describe("foreign base", () => {
   it("generates COPY of the bootstrap and the mount point, and CMD with node from the PATH", () => {
     const ins = parseDockerfile(generateDockerfile({ base: "127.0.0.1:5000/library/node:20", foreignBase: true }));
     assert.deepEqual(ins.map((i) => (i.op === "COPY" ? i.text : i.op === "CMD" ? `CMD ${JSON.stringify(i.args)}` : i.op)), [
-      "FROM", "COPY fnrun /fnrun", "COPY run /run", "COPY index.mjs /app/index.mjs", "ENV", "WORKDIR", "USER", 'CMD ["node","/fnrun/bootstrap.mjs"]',
+      "FROM", "COPY fnrun /fnrun", "COPY run /run", "COPY index.mjs /app/index.mjs", "ENV", "WORKDIR", "USER", "EXPOSE", "STOPSIGNAL", 'CMD ["node","/fnrun/bootstrap.mjs"]',
     ]);
   });
 
@@ -38,6 +38,9 @@ describe("foreign base", () => {
     assert.equal(await readFile(path.join(root, "usr/local/bin/node"), "utf8"), "not really node");
     const config = await store.imageConfig(built.image.ref);
     assert.deepEqual(config.Cmd, ["node", "/fnrun/bootstrap.mjs"]);
+    // The foreign base has neither: the function's Dockerfile sets what the bootstrap needs outside fnrun.
+    const raw = built.image.config.config;
+    assert.deepEqual([raw.User, raw.ExposedPorts, raw.StopSignal], ["1000:1000", { "8080/tcp": {} }, "SIGTERM"]);
     assert.ok(config.Env.includes("PATH=/usr/local/bin") && config.Env.includes("FNRUN_ENTRY=/app/index.mjs"));
   });
 });

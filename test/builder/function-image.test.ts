@@ -47,17 +47,20 @@ async function buildError(p: Promise<unknown>): Promise<BuildError> {
 }
 
 describe("base image", () => {
-  it("is tagged by node version and bootstrap hash, and carries the base config", async () => {
-    const tag = `fnrun/base:node-${process.versions.node}-${sha256Hex(BOOTSTRAP).slice(0, 12)}`;
-    assert.equal(base.ref, tag);
-    assert.equal(baseImageTag({ bootstrap: BOOTSTRAP }), tag);
-    assert.equal(base.layers.length, 1);
-    assert.deepEqual(await store.imageConfig(tag), {
+  it("is tagged by node version and a hash of the bootstrap and the config, and carries the base config", async () => {
+    const config = {
       User: "1000:1000",
+      ExposedPorts: { "8080/tcp": {} },
       WorkingDir: "/app",
       Env: ["PATH=/usr/local/bin:/usr/bin:/bin", "NODE_ENV=production"],
       Cmd: ["/usr/local/bin/node", "/fnrun/bootstrap.mjs"],
-    });
+      StopSignal: "SIGTERM",
+    };
+    const tag = `fnrun/base:node-${process.versions.node}-${sha256Hex(`${BOOTSTRAP}\0${JSON.stringify(config)}`).slice(0, 12)}`;
+    assert.equal(base.ref, tag);
+    assert.equal(baseImageTag({ bootstrap: BOOTSTRAP }), tag);
+    assert.equal(base.layers.length, 1);
+    assert.deepEqual(base.config.config, config);
     console.log(`# base image build: ${Math.round(baseBuildMs)} ms, layer ${(base.layers[0].size / 1e6).toFixed(1)} MB gzipped`);
   });
 
@@ -97,17 +100,21 @@ describe("buildFunction", () => {
     const img = result.image;
     assert.deepEqual(img.layers.slice(0, 1), base.layers);
     assert.equal(img.layers.length, 2);
-    assert.deepEqual(await store.imageConfig(img.ref), {
+    assert.deepEqual(img.config.config, {
       User: "1000:1000",
+      ExposedPorts: { "8080/tcp": {} },
       WorkingDir: "/app",
       Env: ["PATH=/usr/local/bin:/usr/bin:/bin", "NODE_ENV=production", "FNRUN_ENTRY=/app/index.mjs"],
       Cmd: ["/usr/local/bin/node", "/fnrun/bootstrap.mjs"],
+      StopSignal: "SIGTERM",
     });
     assert.deepEqual(img.config.history?.map((h) => [h.created_by, !!h.empty_layer]).slice(1), [
       ["COPY index.mjs /app/index.mjs", false],
       ["ENV FNRUN_ENTRY=/app/index.mjs", true],
       ["WORKDIR /app", true],
       ["USER 1000:1000", true],
+      ["EXPOSE 8080/tcp", true],
+      ["STOPSIGNAL SIGTERM", true],
       ['CMD ["/usr/local/bin/node","/fnrun/bootstrap.mjs"]', true],
     ]);
     // every blob of the store is named by its content
@@ -203,6 +210,14 @@ describe("applyDockerfile (embedded engine)", () => {
     const rootfs = await store.rootfs("t/engine:1");
     assert.equal(await readFile(path.join(rootfs, "srv/site/a.txt"), "utf8"), "A");
     assert.equal(await readFile(path.join(rootfs, "srv/site/sub/b.txt"), "utf8"), "B");
+  });
+
+  it("applies EXPOSE (added to the base's ports) and STOPSIGNAL (replacing the base's) to the config", async () => {
+    const img = await applyDockerfile(store, { dockerfile: `FROM ${base.ref}\nEXPOSE 9090/udp 9091\nSTOPSIGNAL SIGQUIT`, contextDir: tmp.dir, tag: "t/engine:ports" });
+    assert.deepEqual(img.config.config.ExposedPorts, { "8080/tcp": {}, "9090/udp": {}, "9091/tcp": {} });
+    assert.equal(img.config.config.StopSignal, "SIGQUIT");
+    assert.deepEqual(img.config.history?.slice(-2).map((h) => [h.created_by, h.empty_layer]), [["EXPOSE 9090/udp 9091/tcp", true], ["STOPSIGNAL SIGQUIT", true]]);
+    assert.equal(img.layers.length, base.layers.length, "no layer for config-only instructions");
   });
 
   it("refuses RUN and a COPY from outside the context without touching the store", async () => {
