@@ -41,6 +41,7 @@ const STATUS: Record<string, [number, string]> = {
   FNRUN_BODY_TOO_LARGE: [413, "request body too large"],
   FNRUN_HEADERS_TOO_LARGE: [431, "request header fields too large"],
   FNRUN_REQUEST_TIMEOUT: [408, "request timeout"],
+  FNRUN_EXPORT_INVALID: [400, "cannot export"],
   FNRUN_QUEUE_FULL: [429, "too many requests"],
   FNRUN_AT_CAPACITY: [503, "host at capacity"],
   FNRUN_POOL_CLOSED: [503, "function is being replaced"],
