@@ -47,6 +47,11 @@ export function startBareHono(): Promise<BareServer> {
   return startScript("bare Hono server", "bare-hono.mjs", []);
 }
 
+/** Starts bench/bare-hono-cluster.mjs: the same app in `processes` node:cluster processes on one port. */
+export function startBareHonoCluster(processes: number): Promise<BareServer> {
+  return startScript(`bare Hono server (${processes} processes)`, "bare-hono-cluster.mjs", [String(processes)]);
+}
+
 /** Starts bench/proxy-floor.mjs in front of an instance's unix socket (see that file). */
 export function startProxyFloor(instanceSocket: string): Promise<BareServer> {
   return startScript("proxy floor", "proxy-floor.mjs", [instanceSocket]);
@@ -93,9 +98,9 @@ async function startScript(what: string, file: string, args: string[]): Promise<
   }
 }
 
-/** `wrk -t1 -c<connections> -d<seconds>s --latency URL`, parsed (NaN for a figure wrk did not print). */
-export async function wrk(url: string, seconds: number, connections = 32): Promise<WrkResult> {
-  const raw = await sh("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "--latency", url], (seconds + 20) * 1000);
+/** `wrk -t<threads> -c<connections> -d<seconds>s --latency URL`, parsed (NaN for a figure wrk did not print). */
+export async function wrk(url: string, seconds: number, connections = 32, threads = 1): Promise<WrkResult> {
+  const raw = await sh("wrk", [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "--latency", url], (seconds + 20) * 1000);
   const num = (re: RegExp) => {
     const m = re.exec(raw);
     return m ? Number(m[1]) : NaN;
@@ -206,7 +211,7 @@ const CONNECTIONS = 32;
 
 let clockTicks: Promise<number> | null = null;
 /** Clock ticks per second of /proc/<pid>/stat's times (`getconf CLK_TCK`; 100 when unavailable). */
-function clkTck(): Promise<number> {
+export function clkTck(): Promise<number> {
   return (clockTicks ??= sh("getconf", ["CLK_TCK"]).then(
     (out) => Number(out.trim()) || 100,
     () => 100,
@@ -214,7 +219,7 @@ function clkTck(): Promise<number> {
 }
 
 /** utime + stime of a process (all its threads), in clock ticks; null when /proc cannot be read. */
-async function cpuTicks(pid: number): Promise<number | null> {
+export async function cpuTicks(pid: number): Promise<number | null> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
   if (stat === null) return null;
   // Fields after "(comm)", which may itself hold spaces: state is field 3, utime 14, stime 15.
