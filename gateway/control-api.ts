@@ -21,6 +21,8 @@ import { createExportApi } from "./control-export.ts";
 import { deployEvents, wantsEvents } from "./deploy-stream.ts";
 import { mountSecretRoutes, type SecretRoutesOptions } from "./secrets.ts";
 import type { RouteTable } from "./routes.ts";
+import { createConsoleApi } from "./control-console.ts";
+import type { DeployHistory } from "./deploy-history.ts";
 
 export interface ControlApiOptions {
   deployer: Deployer;
@@ -38,6 +40,8 @@ export interface ControlApiOptions {
   jobs?: () => JobService | null;
   /** `fnrun secret`: keys and redeploys (gateway/secrets.ts). */
   secrets?: SecretRoutesOptions;
+  /** The web console's snapshot and the deploy history (GET /v1/overview, /v1/deploys: control-console.ts). */
+  history?: DeployHistory;
 }
 
 export function createControlApi(opts: ControlApiOptions) {
@@ -153,6 +157,7 @@ export function createControlApi(opts: ControlApiOptions) {
   if (opts.secrets) mountSecretRoutes(app, opts.secrets);
 
   app.route("/", createJobsApi(opts.jobs ?? (() => null)));
+  if (opts.history) app.route("/", createConsoleApi({ ...opts, jobs: opts.jobs ?? (() => null), history: opts.history }));
 
   app.notFound((c) => c.json({ error: "not found", code: "FNRUN_ROUTE_NOT_FOUND", message: `no control endpoint ${c.req.method} ${c.req.path}` }, 404));
   return app;

@@ -13,6 +13,9 @@ import { CHUNKED, Exchange, type ExchangeHooks, nextInvocationId, requestHeaders
 import { onClientError, resolveLimits, targetProblem, type RequestLimits } from "./request-limits.ts";
 import type { RouteTable } from "./routes.ts";
 
+/** performance.now()'s epoch: read once, since the getter costs ~75 ns a call. */
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** One finished invocation, as the gateway saw it. */
 export interface InvocationRecord {
   id: string;
@@ -27,7 +30,11 @@ export interface InvocationRecord {
   /** Of startMs: container creation (cold) and specialization (stem). */
   createMs?: number;
   specializeMs?: number;
+  /** From the request's dispatch to the instance until the function's response head. */
+  handlerMs?: number;
   totalMs: number;
+  /** When the request arrived (epoch ms; from the monotonic clock the gateway already reads, so no extra clock call per request). */
+  at: number;
   functionError?: string;
 }
 
@@ -138,7 +145,7 @@ class Gateway implements ExchangeHooks {
       },
       (err) => {
         const status = sendError(res, err, body);
-        this.#opts.onInvocation?.({ id: init.invocationId, fn, method, path, status, outcome: "unavailable", kind: null, queueMs: 0, startMs: 0, totalMs: performance.now() - started });
+        this.#opts.onInvocation?.({ id: init.invocationId, fn, method, path, status, outcome: "unavailable", kind: null, queueMs: 0, startMs: 0, totalMs: performance.now() - started, at: TIME_ORIGIN + started });
       },
     );
   }
@@ -161,7 +168,9 @@ class Gateway implements ExchangeHooks {
       startMs: ex.lease.startMs,
       createMs: ex.lease.createMs,
       specializeMs: ex.lease.specializeMs,
+      handlerMs: ex.handlerMs,
       totalMs: performance.now() - ex.startedAt,
+      at: TIME_ORIGIN + ex.startedAt,
       functionError: ex.functionError,
     });
   }

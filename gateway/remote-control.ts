@@ -75,10 +75,17 @@ export interface RemoteControl {
   close(): Promise<void>;
 }
 
-/** Serves `fetch` (the control API with /metrics) on `listen`, behind the token of `tokenFile`. */
-export async function startRemoteControl(opts: { listen: { host: string; port: number }; tokenFile: string; fetch: Fetch; log?: Logger }): Promise<RemoteControl> {
+/**
+ * Serves `fetch` (the control API with /metrics) on `listen`, behind the token of `tokenFile`.
+ * `open` may answer a request first, without the token: the web console's page shell, which
+ * holds no data (console-assets.ts); it returns null for everything else.
+ */
+export async function startRemoteControl(opts: { listen: { host: string; port: number }; tokenFile: string; fetch: Fetch; open?: (request: Request) => Promise<Response | null>; log?: Logger }): Promise<RemoteControl> {
   const token = await readToken(opts.tokenFile, opts.log);
-  const server = createAdaptorServer({ fetch: requireToken(opts.fetch, token) }) as Server;
+  const guarded = requireToken(opts.fetch, token);
+  const open = opts.open;
+  const fetch: Fetch = open ? async (request, ...rest) => (await open(request)) ?? guarded(request, ...rest) : guarded;
+  const server = createAdaptorServer({ fetch }) as Server;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.listen.port, opts.listen.host, () => resolve());
