@@ -4,9 +4,14 @@
  * index.mjs) under `<state>/build/<name>`, and apply that Dockerfile with the embedded engine.
  * The image is made from the Dockerfile, never beside it, so the two cannot disagree.
  */
+import { createHash } from "node:crypto";
 import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { bundleFunction } from "./bundle.ts";
+import { bundleFunction, displayPath } from "./bundle.ts";
+import { BuildError } from "./errors.ts";
+import { ExternalConflictError, PackageCache, planNodeModules } from "./native-deps.ts";
+import { checkNativeFile, fixFor, hostTarget, rootfsTarget, type NativeProblem, type NativeTarget } from "./native-check.ts";
+import { digestOf, filesOf, writeNodeModules, type CopiedFile } from "./node-modules-copy.ts";
 import { CONTEXT_ENTRY_NAME, generateDockerfile } from "./dockerfile.ts";
 import { applyDockerfile } from "./engine.ts";
 import { buildWithTool, type EngineName } from "./engine-tool.ts";
@@ -41,17 +46,29 @@ export interface BuildResult {
   contextDir: string;
   /** `sha256:` of the bundle. */
   bundleDigest: string;
+  /** `sha256:` of the files copied to /app/node_modules (node-modules-copy.ts); null when none are. */
+  nodeModulesDigest: string | null;
+  /** The packages kept out of the bundle, by name, with why (`native` or `own-files`). */
+  externals: { name: string; reason: string }[];
 }
 
-/** The revision of a function: the first 12 hex digits of its bundle's digest. */
-export function functionImageTag(name: string, bundleDigest: string): string {
-  return `fn/${name}:${bundleDigest.replace(/^sha256:/, "").slice(0, 12)}`;
+/**
+ * The revision of a function: the first 12 hex digits of its bundle's digest, or, when it has
+ * external packages, of the digest of both, so that `npm rebuild` of a native package (new
+ * `.node` bytes, same bundle) makes a new revision.
+ */
+export function functionImageTag(name: string, bundleDigest: string, nodeModulesDigest: string | null = null): string {
+  const digest = nodeModulesDigest ? createHash("sha256").update(`${bundleDigest}\n${nodeModulesDigest}`).digest("hex") : bundleDigest.replace(/^sha256:/, "");
+  return `fn/${name}:${digest.slice(0, 12)}`;
 }
 
 /** Builds a function image. A bundle error throws before anything is written. */
 export async function buildFunction(store: ImageStore, options: BuildFunctionOptions): Promise<BuildResult> {
   const t0 = performance.now();
-  const bundle = await bundleFunction(options.dir);
+  const cache = new PackageCache();
+  const bundle = await bundleFunction(options.dir, { cache });
+  // Everything that can fail on the function's packages fails here, before anything is written.
+  const modules = bundle.externals.length > 0 ? await externalFiles(store, options, bundle.externals, cache) : null;
   const t1 = performance.now();
   options.onStep?.("bundle", t1 - t0);
   const contextDir = path.join(path.resolve(options.stateDir), "build", options.name);
@@ -59,7 +76,7 @@ export async function buildFunction(store: ImageStore, options: BuildFunctionOpt
   // a base known only by digest is named by digest.
   const baseRef = options.base.ref.startsWith("sha256:") ? options.base.digest : options.base.ref;
   const foreignBase = options.bootstrap !== undefined;
-  const dockerfile = generateDockerfile({ base: baseRef, foreignBase });
+  const dockerfile = generateDockerfile({ base: baseRef, foreignBase, nodeModules: modules !== null });
   await mkdir(contextDir, { recursive: true });
   if (foreignBase) {
     await mkdir(path.join(contextDir, "fnrun"), { recursive: true });
@@ -68,17 +85,64 @@ export async function buildFunction(store: ImageStore, options: BuildFunctionOpt
     await chmod(path.join(contextDir, "run", "fnrun"), 0o755);
     await writeAtomic(path.join(contextDir, "fnrun", "bootstrap.mjs"), options.bootstrap!, 0o644);
   }
+  await writeNodeModules(contextDir, modules?.files ?? [], modules?.digest ?? null);
   await writeAtomic(path.join(contextDir, CONTEXT_ENTRY_NAME), bundle.code, 0o644);
   await writeAtomic(path.join(contextDir, "Dockerfile"), dockerfile, 0o644);
   const engine = options.engine ?? "embedded";
   // A tool's image of the same bundle on the same base is found in the store by its tag, which
   // names the bundle, the engine and the base (the embedded engine is fast enough to just apply).
-  const tag = functionImageTag(options.name, bundle.digest) + (engine === "embedded" ? "" : `-${engine}-${options.base.digest.slice(7, 15)}`);
+  const tag = functionImageTag(options.name, bundle.digest, modules?.digest ?? null) + (engine === "embedded" ? "" : `-${engine}-${options.base.digest.slice(7, 15)}`);
   const image = engine === "embedded"
     ? await applyDockerfile(store, { dockerfile, contextDir, tag })
     : await store.resolve(tag).catch(() => buildWithTool(store, { engine, contextDir, tag, base: options.base }));
   options.onStep?.("image", performance.now() - t1);
-  return { image, dockerfile, contextDir, bundleDigest: bundle.digest };
+  return {
+    image,
+    dockerfile,
+    contextDir,
+    bundleDigest: bundle.digest,
+    nodeModulesDigest: modules?.digest ?? null,
+    externals: bundle.externals.map((e) => ({ name: e.name, reason: e.reason })),
+  };
+}
+
+/**
+ * The files of the external packages and their closure, after checking every `.node` file
+ * among them against what the image runs (FNRUN_BUILD_NATIVE_MISMATCH lists every problem).
+ */
+async function externalFiles(store: ImageStore, options: BuildFunctionOptions, externals: { name: string; dir: string }[], cache: PackageCache): Promise<{ files: CopiedFile[]; digest: string }> {
+  const dir = displayPath(path.resolve(options.dir));
+  let placements;
+  try {
+    placements = await planNodeModules(externals, cache);
+  } catch (err) {
+    if (!(err instanceof ExternalConflictError)) throw err;
+    throw new BuildError("FNRUN_BUILD_EXTERNAL_CONFLICT", `bundle \`${dir}\`: ${err.message}`, { fix: `install one version of \`${err.name}\` (\`npm dedupe\` in ${dir})` });
+  }
+  const files = await filesOf(placements);
+  const natives = files.filter((f) => f.rel.endsWith(".node"));
+  if (natives.length > 0) {
+    const target = await targetOf(store, options);
+    const copied = new Set(files.map((f) => f.rel));
+    const problems: NativeProblem[] = [];
+    for (const f of natives) {
+      problems.push(...(await checkNativeFile({ pkg: f.placement.name, topLevel: f.placement.top, file: f.src, shown: f.rel }, target, (rel) => copied.has(rel))));
+    }
+    if (problems.length > 0) {
+      const lines = problems.map((p) => `  ${p.pkg}: ${p.shown} ${p.what}`);
+      const fixes = [...new Set(problems.map((p) => fixFor(p, target, dir)))];
+      throw new BuildError("FNRUN_BUILD_NATIVE_MISMATCH", `bundle \`${dir}\`: native addon${problems.length > 1 ? "s do" : " does"} not match the image:\n${lines.join("\n")}`, { fix: fixes.join("\n  fix: ") });
+    }
+  }
+  return { files, digest: await digestOf(files) };
+}
+
+let host: Promise<NativeTarget> | undefined;
+/** What the image will run: the host's node and libraries for fnrun's base, else the base's rootfs. */
+async function targetOf(store: ImageStore, options: BuildFunctionOptions): Promise<NativeTarget> {
+  if (options.bootstrap === undefined) return (host ??= hostTarget());
+  const rootfs = await store.rootfs(options.base.digest);
+  return rootfsTarget(rootfs, options.base.config.architecture, options.base.config.config?.Env ?? []);
 }
 
 async function writeAtomic(dest: string, data: string | Uint8Array, mode: number): Promise<void> {

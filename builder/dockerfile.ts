@@ -11,6 +11,8 @@ import { BuildError } from "./errors.ts";
 
 /** The bundle's file name inside a build context. */
 export const CONTEXT_ENTRY_NAME = "index.mjs";
+/** The external packages' folder inside a build context and beside the bundle in the image. */
+export const CONTEXT_NODE_MODULES = "node_modules";
 
 export interface DockerfileOptions {
   /** Base image: a tag in the image store (or a registry reference) or a digest. */
@@ -23,6 +25,8 @@ export interface DockerfileOptions {
    * which a read-only rootfs must already have) are copied in, and node is found on the PATH.
    */
   foreignBase?: boolean;
+  /** The context has `node_modules/` (external packages, builder/externals.ts): it goes to /app/node_modules, beside the bundle. */
+  nodeModules?: boolean;
 }
 
 /** Context folders a foreign base gets: the bootstrap and the socket mount point. */
@@ -37,6 +41,7 @@ export function generateDockerfile(options: DockerfileOptions): string {
     `FROM ${options.base}`,
     ...(options.foreignBase ? FOREIGN_BASE_DIRS.map((d) => `COPY ${d} /${d}`) : []),
     `COPY ${CONTEXT_ENTRY_NAME} ${entry}`,
+    ...(options.nodeModules ? [`COPY ${CONTEXT_NODE_MODULES} ${APP_DIR_IN_IMAGE}/${CONTEXT_NODE_MODULES}`] : []),
     `ENV FNRUN_ENTRY=${entry}`,
     `WORKDIR ${APP_DIR_IN_IMAGE}`,
     `USER ${FUNCTION_UID}:${FUNCTION_GID}`,

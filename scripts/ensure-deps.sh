@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what fnrun needs on a Debian machine and is missing: runc (for the tests also
-# skopeo, umoci, docker-registry, buildah and openssl; for the benchmark wrk) from the
-# distribution's packages, and the npm dependencies.
+# skopeo, umoci, docker-registry, buildah, openssl and chromium; for the benchmark wrk) from
+# the distribution's packages, and the npm dependencies.
 # Usage: scripts/ensure-deps.sh [--test | --bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # command → Debian package, when they differ
 want=(runc)
 case "${1:-}" in
-  --test) want+=(skopeo umoci docker-registry buildah openssl) ;; # openssl: the registry token test's certificate
+  --test) want+=(skopeo umoci docker-registry buildah openssl chromium) ;; # openssl: the registry token test's certificate; chromium: the web console test's browser (driven by playwright-core, whose own download is not used)
   --bench) want+=(wrk) ;;
 esac
 missing=()
@@ -26,4 +26,16 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# Test fixtures with real npm packages (better-sqlite3 compiles from source, ~2 min on 2 cores:
+# its prebuilt download is unreachable here), from their committed lock files.
+if [ "${1:-}" = "--test" ]; then
+  for lock in test/fixtures/native/*/package-lock.json; do
+    d=$(dirname "$lock")
+    if [ ! -d "$d/node_modules" ] || [ "$lock" -nt "$d/node_modules/.package-lock.json" ]; then
+      echo "installing the npm packages of $d…" >&2
+      (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  done
 fi
