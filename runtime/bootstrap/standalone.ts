@@ -15,7 +15,7 @@
 import { createServer, ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import { randomBytes } from "node:crypto";
 import { Drain } from "./drain.ts";
-import { functionEnv, loadFunction } from "./function-module.ts";
+import { functionEnv, loadFunction, type Handler } from "./function-module.ts";
 import { listenOnTcp } from "./listener.ts";
 import { takePlatformHeaders } from "./platform-headers.ts";
 import { createFunctionListener, kPlatform, sendJson, type PlatformRequest } from "./request-path.ts";
@@ -87,11 +87,11 @@ export async function serveStandalone(o: StandaloneOptions): Promise<void> {
   let drain: Drain | undefined;
   for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => (drain ? drain.start(sig) : process.exit(0)));
   if (!o.entry) {
-    console.error("fnrun: no function to serve: FNRUN_ENTRY is not set. This is fnrun's base image; run a function image (fnrun image save NAME), or set FNRUN_ENTRY to a bundle's path");
+    console.error("fnrun: no function to serve: FNRUN_ENTRY is not set (is this fnrun's base image?): run a function image, or set FNRUN_ENTRY to the path of a function's bundle");
     process.exit(1);
   }
   const env = functionEnv();
-  let handler;
+  let handler: Handler;
   try {
     handler = (await loadFunction(o.entry)).fetch;
   } catch (err) {
@@ -124,7 +124,17 @@ export async function serveStandalone(o: StandaloneOptions): Promise<void> {
     void serveFunction(req, res);
   });
 
-  const port = await listenOnTcp(server, o.port);
+  let port: number;
+  try {
+    port = await listenOnTcp(server, o.port);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const fix = code === "EADDRINUSE" ? ": something else listens there; choose another PORT"
+      : code === "EACCES" ? ": a port below 1024 needs a privilege the image's user may lack; use PORT=8080"
+      : "";
+    console.error(`fnrun: cannot listen on 0.0.0.0:${o.port}: ${code ?? (err as Error).message}${fix}`);
+    process.exit(1);
+  }
   drain = drainer; // signals drain from here on
   console.log(`fnrun: listening on http://0.0.0.0:${port} (function ${o.entry})`);
 }

@@ -143,6 +143,19 @@ describe("bootstrap modes (host node)", () => {
     assert.match(c.out(), /^fnrun: SIGINT again: exiting now with 1 request\(s\) in flight$/m);
   });
 
+  test("standalone: a port in use exits 1 naming the port and the fix", async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "0.0.0.0", r));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const b = await start({ PORT: String(port) });
+      assert.equal(await b.exited, 1);
+      assert.match(b.out(), new RegExp(`^fnrun: cannot listen on 0\\.0\\.0\\.0:${port}: EADDRINUSE: something else listens there; choose another PORT$`, "m"));
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
+  });
+
   test("the env argument: FNRUN_ENV_KEYS when set (empty = none); else every variable but FNRUN_* and the image's own", () => {
     const proc = { PATH: "/bin", NODE_ENV: "production", PORT: "8080", HOME: "/app", HOSTNAME: "h", FNRUN_ENTRY: "/app/index.mjs", FNRUN_CRON: "x", A: "1", B: "2" };
     assert.deepEqual(functionEnv(proc), { A: "1", B: "2" });
