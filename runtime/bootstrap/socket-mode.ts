@@ -13,18 +13,9 @@ import { runTagged, tagStream } from "./console-tag.ts";
 import { functionEnv, loadFunction, type LoadedFunction } from "./function-module.ts";
 import { listenOnSocket } from "./listener.ts";
 import { takePlatformHeaders } from "./platform-headers.ts";
-import { createFunctionListener, kPlatform, sendJson, type PlatformRequest } from "./request-path.ts";
+import { createFunctionListener, kPlatform, sendJson, warmFetchClasses, type PlatformRequest } from "./request-path.ts";
 import { handleScheduled, SCHEDULED_PATH } from "./scheduled-endpoint.ts";
 import { handleLoad, LOAD_PATH, settle, warmUp, type InstanceState } from "./stem.ts";
-
-/**
- * Node builds its fetch classes lazily; the first use costs ~25 ms (FACTS.md), and far more
- * under a 0.5-core CFS quota that the boot has already used up. Paid before the socket exists:
- * measured, warming after listen made "ready" ~40 ms sooner but the first response ~45 ms later.
- */
-export function warmFetchClasses(): void {
-  new Response(new Request("http://warm/", { method: "POST", body: "x", headers: new Headers({ a: "b" }) }).body);
-}
 
 export async function serveOnSocket(socketDir: string, entry: string | undefined): Promise<void> {
   // Lines written during an invocation carry its id (console-tag.ts), also under concurrency.

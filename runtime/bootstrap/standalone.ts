@@ -18,7 +18,7 @@ import { Drain } from "./drain.ts";
 import { functionEnv, loadFunction, type Handler } from "./function-module.ts";
 import { listenOnTcp } from "./listener.ts";
 import { takePlatformHeaders } from "./platform-headers.ts";
-import { createFunctionListener, kPlatform, sendJson, type PlatformRequest } from "./request-path.ts";
+import { createFunctionListener, kPlatform, sendJson, warmFetchClasses, type PlatformRequest } from "./request-path.ts";
 
 const PLATFORM_PREFIX = "/__fnrun";
 /** The readiness/liveness probe (`fnrun export k8s` points Kubernetes at it). */
@@ -124,6 +124,7 @@ export async function serveStandalone(o: StandaloneOptions): Promise<void> {
     void serveFunction(req, res);
   });
 
+  warmFetchClasses();
   let port: number;
   try {
     port = await listenOnTcp(server, o.port);
