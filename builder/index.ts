@@ -5,6 +5,7 @@
 export { BuildError, ImageError, RegistryError, type BuildErrorCode, type ImageErrorCode, type RegistryErrorCode, type ErrorKind } from "./errors.ts";
 export { bundleFunction, findEntry, ENTRY_NAMES, type Bundle, type BundleOptions } from "./bundle.ts";
 export type { ExternalPackage } from "./externals.ts";
+export { findMachineCode } from "./native-deps.ts";
 export { generateDockerfile, parseDockerfile, CONTEXT_ENTRY_NAME, CONTEXT_NODE_MODULES, type DockerfileOptions, type Instruction } from "./dockerfile.ts";
 export { applyDockerfile, type ApplyDockerfileOptions } from "./engine.ts";
 export { writeLayer, LAYER_MEDIA_TYPE, type LayerEntry, type WrittenLayer } from "./layer.ts";

@@ -6,7 +6,7 @@
  * package's real directory, and a node_modules layout for /app that makes every `require` in
  * the copy find exactly the package it found on the build machine.
  */
-import { readdir, readFile, realpath, stat } from "node:fs/promises";
+import { open, readdir, readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 
 export interface PackageInfo {
@@ -174,4 +174,33 @@ function lookupPath(dest: string, name: string): string[] {
     out.push([...parts.slice(0, n), "node_modules", name].join("/"));
   }
   return out;
+}
+
+/**
+ * The first file under `dir` (an image's app/node_modules) that is machine code: a `.node` or
+ * `.so` file, or an executable whose first bytes are ELF's. null when there is none or no `dir`.
+ */
+export async function findMachineCode(dir: string): Promise<string | null> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => null);
+  for (const e of entries ?? []) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      const found = await findMachineCode(p);
+      if (found) return found;
+    } else if (e.isFile()) {
+      if (/\.node$|\.so(\.\d+)*$/.test(e.name)) return p;
+      if ((await stat(p)).mode & 0o111 && (await isElf(p))) return p;
+    }
+  }
+  return null;
+}
+
+async function isElf(file: string): Promise<boolean> {
+  const fh = await open(file, "r");
+  try {
+    const { buffer, bytesRead } = await fh.read(Buffer.alloc(4), 0, 4, 0);
+    return bytesRead === 4 && buffer.toString("latin1") === "\x7fELF";
+  } finally {
+    await fh.close();
+  }
 }

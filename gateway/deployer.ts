@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { readdir, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { ImageInfo, ImageStore } from "../builder/index.ts";
-import { buildFunction, ENTRY_IN_IMAGE } from "../builder/index.ts";
+import { APP_DIR_IN_IMAGE, buildFunction, CONTEXT_NODE_MODULES, ENTRY_IN_IMAGE, findMachineCode } from "../builder/index.ts";
 import { functionConfigFor, type FnrunConfig, type FunctionConfig } from "./config.ts";
 import type { DeploymentLog, DeploymentRecord } from "./deployments.ts";
 import type { PooledInstance } from "../runtime/function-pool.ts";
@@ -127,8 +127,10 @@ export class Deployer {
       maxInstances: fc.maxInstances,
       maxQueue: fc.maxQueue,
       memoryBytes: fc.memoryBytes,
-      // A stem cell runs the base image with the defaults' /tmp; this image must be that base plus its bundle.
-      stemCompatible: sitsOn(built.image, base) && fc.tmpBytes === this.#opts.config.defaults.tmpBytes,
+      // A stem cell runs the base image with the defaults' /tmp; this image must be that base plus its bundle
+      // (and maybe its node_modules), with no machine code: see stemPlaceable().
+      stemCompatible: sitsOn(built.image, base) && fc.tmpBytes === this.#opts.config.defaults.tmpBytes && (await stemPlaceable(rootfs)),
+      // placeBundle also places its sibling app/node_modules, when the image has one.
       bundlePath: join(rootfs, ENTRY_IN_IMAGE),
       logFile: join(this.#opts.config.daemon.stateDir, "logs", `${fc.name}.log`),
     };
@@ -158,9 +160,27 @@ function revisionOf(image: string, fc: FunctionConfig): string {
   return createHash("sha256").update(settings).digest("hex").slice(0, 12);
 }
 
-/** Whether `image` is exactly `base` plus one layer (the bundle). */
+/**
+ * Whether `image` is exactly `base` plus the bundle's layer, and maybe the layer of its external
+ * packages (`COPY node_modules /app/node_modules`): what a stem cell of `base` can become, since
+ * specializing places `app/index.mjs` and `app/node_modules` into its code dir.
+ */
 function sitsOn(image: ImageInfo, base: ImageInfo): boolean {
-  return image.layers.length === base.layers.length + 1 && base.layers.every((l, i) => l.digest === image.layers[i].digest);
+  const extra = image.layers.length - base.layers.length;
+  if (!base.layers.every((l, i) => l.digest === image.layers[i]?.digest)) return false;
+  if (extra === 1) return true;
+  const built = (image.config.history ?? []).filter((h) => !h.empty_layer).map((h) => h.created_by);
+  return extra === 2 && built.at(-1) === `COPY ${CONTEXT_NODE_MODULES} ${APP_DIR_IN_IMAGE}/${CONTEXT_NODE_MODULES}`;
+}
+
+/**
+ * Whether what a stem cell would load can run from its code dir. That dir is a noexec bind mount
+ * (runtime/spec.ts: data, never code), so a native addon cannot be mapped from it ("failed to map
+ * segment from shared object"): a function whose app/node_modules holds machine code starts cold
+ * from its own image, where /app is part of the rootfs. Pure JavaScript node_modules are placed.
+ */
+async function stemPlaceable(rootfs: string): Promise<boolean> {
+  return (await findMachineCode(join(rootfs, APP_DIR_IN_IMAGE, CONTEXT_NODE_MODULES))) === null;
 }
 
 async function hasEntry(dir: string): Promise<boolean> {

@@ -6,8 +6,8 @@
  * Instance.specialize() runs them in that order (limits before the import, so the import
  * already runs under the function's memory and CPU) and keeps the instance's bookkeeping.
  */
-import { chmod, constants, copyFile, link, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, constants, copyFile, link, lstat, mkdir, readdir, readlink, stat, symlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { Dispatcher } from "undici";
 import { writeLimits } from "./cgroup.ts";
 import { RuntimeError } from "./errors.ts";
@@ -57,26 +57,57 @@ export interface SpecializeTimings {
 }
 
 /**
- * Puts the bundle at `<codeDir>/index.mjs`, readable by the function and owned by root.
+ * Puts the bundle at `<codeDir>/index.mjs`, readable by the function and owned by root, and the
+ * image's `node_modules` beside the bundle (external packages, builder/externals.ts) at
+ * `<codeDir>/node_modules`, so `require("better-sqlite3")` from the bundle finds them as it
+ * does in the function's own image.
  * A hard link costs one metadata write; it shares the source's inode, so it is used only
- * when that inode is already root-owned 0644 (never chmod a file the image store owns).
- * Otherwise (other owner or mode, another filesystem) the bundle is copied.
+ * when that inode is already root-owned and world-readable without setuid/setgid bits (never
+ * chmod a file the image store owns). Otherwise (other owner or mode, another filesystem) the
+ * file is copied.
  */
 export async function placeBundle(bundlePath: string, codeDir: string): Promise<"link" | "copy"> {
-  const target = join(codeDir, "index.mjs");
-  const st = await stat(bundlePath);
-  if (!st.isFile()) throw new Error(`\`${bundlePath}\` is not a regular file`);
-  if (st.uid === 0 && (st.mode & 0o7777) === 0o644) {
+  const modules = join(dirname(bundlePath), "node_modules");
+  const [how] = await Promise.all([
+    placeFile(bundlePath, join(codeDir, "index.mjs")),
+    lstat(modules).then(
+      (st) => (st.isDirectory() ? placeTree(modules, join(codeDir, "node_modules")) : undefined),
+      () => undefined,
+    ),
+  ]);
+  return how;
+}
+
+async function placeFile(src: string, target: string): Promise<"link" | "copy"> {
+  const st = await stat(src);
+  if (!st.isFile()) throw new Error(`\`${src}\` is not a regular file`);
+  if (st.uid === 0 && (st.mode & 0o6004) === 0o004) {
     try {
-      await link(bundlePath, target);
+      await link(src, target);
       return "link";
     } catch {
       // EXDEV (another filesystem), EMLINK, EPERM (protected_hardlinks): copy instead.
     }
   }
-  await copyFile(bundlePath, target, constants.COPYFILE_EXCL);
-  await chmod(target, 0o644);
+  await copyFile(src, target, constants.COPYFILE_EXCL);
+  await chmod(target, st.mode & 0o111 ? 0o755 : 0o644);
   return "copy";
+}
+
+/** Recreates the tree `src` at `dest`: directories 0755, files linked (else copied), symlinks as they are. */
+async function placeTree(src: string, dest: string): Promise<void> {
+  await mkdir(dest);
+  await chmod(dest, 0o755); // mkdir's mode is narrowed by the umask
+  const entries = await readdir(src, { withFileTypes: true });
+  await Promise.all(
+    entries.map(async (e) => {
+      const from = join(src, e.name);
+      const to = join(dest, e.name);
+      if (e.isDirectory()) await placeTree(from, to);
+      else if (e.isSymbolicLink()) await symlink(await readlink(from), to);
+      else if (e.isFile()) await placeFile(from, to);
+    }),
+  );
 }
 
 /**
