@@ -16,6 +16,7 @@ import { dev } from "./dev.ts";
 import { jobs } from "./commands-jobs.ts";
 import { reload } from "./commands-reload.ts";
 import { exportCommands } from "./commands-export.ts";
+import { consoleCommand } from "./commands-console.ts";
 
 export interface CommandContext {
   configPath: string;
@@ -178,4 +179,4 @@ const invoke: Command = (ctx) =>
 
 const COMMAND_USAGE_INVOKE = "Usage: fnrun invoke NAME [--data DATA] [--path /PATH]";
 
-export const commands: Record<string, Command> = { up, deploy, build, ls, rm, reload, invoke, logs: ops.logs, secret: ops.secret, metrics: ops.metrics, dev, jobs, ...imageCommands({ deploy }), ...exportCommands };
+export const commands: Record<string, Command> = { up, deploy, build, ls, rm, reload, invoke, logs: ops.logs, secret: ops.secret, metrics: ops.metrics, dev, jobs, console: consoleCommand, ...imageCommands({ deploy }), ...exportCommands };

@@ -27,6 +27,7 @@ Commands:
   dev [DIR]          deploy function folders and redeploy each one when a file of it is saved
   secret ACTION      set, list (keys only) or remove a function's secrets (env, never in images)
   metrics            print the daemon's Prometheus metrics (also GET /metrics on the control API)
+  console            serve the web console on a loopback port and print its URL (with a token)
 
 Options for every command:
   --config PATH      config.toml to use (default ./config.toml); the daemon's socket is found from it
@@ -141,6 +142,18 @@ Setting or removing one redeploys the function when it is deployed (its new inst
 new value; the old ones finish their requests); otherwise it applies at its next deploy. \`ls\`
 prints keys only. A secret overrides an env key of the same name from config.toml.
   echo -n "$TOKEN" | fnrun secret set api API_TOKEN
+`,
+  console: `Usage: fnrun console [--port N] [--config PATH | --host URL --token-file FILE] [--json]
+
+Serves the daemon's web console on http://127.0.0.1 (a free port, or --port N) and prints its
+URL: functions with their instances and memory, stem cells and the memory budget, recent
+invocations with their phase timings, a live log tail, jobs with a Run now button, the deploy
+history. It proxies to the daemon's control API (the unix socket, or --host with its token).
+The URL carries a token made for this run in its fragment (#token=…, never sent to a server);
+the page keeps it in the tab's sessionStorage and sends it as Authorization: Bearer. Without it
+the port serves the login prompt and no data. Ctrl-C stops it.
+  --port N   listen on this port instead of a free one
+  --json     print {"url": …} instead of the URL
 `,
   metrics: `Usage: fnrun metrics [--config PATH] [--json]
 

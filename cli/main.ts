@@ -57,6 +57,7 @@ export const OPTIONS: Record<string, NonNullable<ParseArgsConfig["options"]>> = 
     gateway: { type: "string" },
     "user-namespaces": { type: "boolean" },
   },
+  console: { port: { type: "string" } },
 };
 
 /**

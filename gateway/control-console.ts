@@ -66,7 +66,9 @@ function bounded(raw: string | undefined, fallback: number, max: number): number
 function functionsOf(opts: ConsoleApiOptions) {
   const stats = new Map(opts.pools.list().map((s) => [s.name, s]));
   const routes = opts.routes();
-  return opts.deployments.list().map((d) => {
+  // By name: on a busy host the rows stay where they are between snapshots.
+  const deployed = opts.deployments.list().sort((a, b) => a.name.localeCompare(b.name));
+  return deployed.map((d) => {
     const s = stats.get(d.name);
     const memoryBytes = opts.pools.definition(d.name)?.memoryBytes ?? null;
     return {
