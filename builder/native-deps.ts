@@ -29,30 +29,44 @@ export async function packageInfo(dir: string): Promise<PackageInfo> {
   await walk(dir, "", async (rel, isDir) => {
     if (rel === "binding.gyp" || (isDir && rel === "prebuilds") || (!isDir && rel.endsWith(".node"))) nativeMarks.push(rel);
   });
-  return { dir, deps: [...deps].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, optional]) => ({ name, optional })), nativeMarks };
+  return { dir, deps: [...deps].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, optional]) => ({ name, optional })), nativeMarks: nativeMarks.sort() };
 }
 
 /**
  * Walks a package's files (not its node_modules), calling `visit` with the path relative to
- * `root` (posix separators). Symlinks are followed; a directory seen twice is skipped.
+ * `root` (posix separators), directories before their contents, siblings in no fixed order
+ * (subdirectories are read in parallel). Symlinks are followed; a symlinked directory already
+ * seen is skipped. Types come from readdir, so only symlinks cost a stat: this runs over every
+ * package a function imports (hono: 221 directories).
  */
-export async function walk(root: string, rel: string, visit: (rel: string, isDir: boolean, abs: string, mode: number) => Promise<void> | void, seen = new Set<string>()): Promise<void> {
+export async function walk(root: string, rel: string, visit: (rel: string, isDir: boolean, abs: string) => Promise<void> | void, seen = new Set<string>()): Promise<void> {
   const abs = rel ? path.join(root, rel) : root;
-  const real = await realpath(abs);
-  if (seen.has(real)) return;
-  seen.add(real);
-  for (const name of (await readdir(abs)).sort()) {
-    if (name === "node_modules" || name === ".git") continue;
-    const childRel = rel ? `${rel}/${name}` : name;
-    const st = await stat(path.join(abs, name)).catch(() => null); // a dangling symlink is skipped, as npm pack would
-    if (!st) continue;
-    if (st.isDirectory()) {
-      await visit(childRel, true, path.join(abs, name), st.mode);
-      await walk(root, childRel, visit, seen);
-    } else if (st.isFile()) {
-      await visit(childRel, false, path.join(abs, name), st.mode);
+  if (!rel) seen.add(await realpath(root));
+  const subdirs: string[] = [];
+  for (const e of await readdir(abs, { withFileTypes: true })) {
+    if (e.name === "node_modules" || e.name === ".git") continue;
+    const childRel = rel ? `${rel}/${e.name}` : e.name;
+    const childAbs = path.join(abs, e.name);
+    let isDir = e.isDirectory();
+    let isFile = e.isFile();
+    if (e.isSymbolicLink()) {
+      const st = await stat(childAbs).catch(() => null); // a dangling symlink is skipped, as npm pack would
+      isFile = !!st?.isFile();
+      isDir = !!st?.isDirectory();
+      if (isDir) {
+        const real = await realpath(childAbs);
+        if (seen.has(real)) continue; // a cycle, or a second way to the same files
+        seen.add(real);
+      }
+    }
+    if (isDir) {
+      await visit(childRel, true, childAbs);
+      subdirs.push(childRel);
+    } else if (isFile) {
+      await visit(childRel, false, childAbs);
     }
   }
+  await Promise.all(subdirs.map((d) => walk(root, d, visit, seen)));
 }
 
 /** Resolves package `name` from directory `from` as Node does: `<dir>/node_modules/<name>` up the tree. Real path, or null. */

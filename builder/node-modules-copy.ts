@@ -42,15 +42,16 @@ export function isRuntimeFile(rel: string, compiled: boolean): boolean {
 export async function filesOf(placements: readonly Placement[]): Promise<CopiedFile[]> {
   const out: CopiedFile[] = [];
   for (const p of placements) {
-    const rels: { rel: string; abs: string; mode: number }[] = [];
+    const rels: { rel: string; abs: string }[] = [];
     let compiled = false;
-    await walk(p.src, "", (rel, isDir, abs, mode) => {
+    await walk(p.src, "", (rel, isDir, abs) => {
       if (rel === "binding.gyp") compiled = true;
-      if (!isDir) rels.push({ rel, abs, mode });
+      if (!isDir) rels.push({ rel, abs });
     });
     for (const f of rels) {
       if (!isRuntimeFile(f.rel, compiled)) continue;
-      out.push({ src: f.abs, rel: `${p.dest}/${f.rel}`, mode: f.mode & 0o111 ? 0o755 : 0o644, placement: p });
+      const { mode } = await stat(f.abs);
+      out.push({ src: f.abs, rel: `${p.dest}/${f.rel}`, mode: mode & 0o111 ? 0o755 : 0o644, placement: p });
     }
   }
   return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));

@@ -13,7 +13,10 @@ export interface FunctionDefinition extends PoolDefinition {
   image: string;
   rootfs: string;
   imageConfig: { Cmd: string[]; Env: string[]; User: string; WorkingDir: string };
-  /** The bundle inside the unpacked rootfs: what a stem cell loads when it becomes this function. */
+  /**
+   * The bundle inside the unpacked rootfs: what a stem cell loads when it becomes this function
+   * (with the `node_modules` beside it, when the image has external packages).
+   */
   bundlePath: string;
   logFile: string;
 }
