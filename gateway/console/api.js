@@ -28,7 +28,11 @@ export class Api {
   takeTokenFromFragment(location, history) {
     const m = /^#token=([^&]+)/.exec(location.hash);
     if (!m) return;
-    this.setToken(decodeURIComponent(m[1]));
+    let token = m[1];
+    try {
+      token = decodeURIComponent(token);
+    } catch {} // not percent-encoded after all: taken as it is, and the daemon judges it
+    this.setToken(token);
     history.replaceState(null, "", location.pathname + location.search);
   }
 

@@ -4,26 +4,24 @@
  * console error; a request sent to the gateway shows in the invocation list within 2 s (the
  * issue's bound: the page polls once a second); stem and cold starts show their phases; the
  * log tail shows what the function logs, as text; "Run now" runs a job and the run shows in
- * its history; a missing or wrong token gets the login prompt and no data; `fnrun console`
- * serves it on 127.0.0.1 behind a token of its own.
+ * its history; a missing or wrong token gets the login prompt and no data. `fnrun console`
+ * is tested in console-proxy.test.ts.
  *
  * FNRUN_CONSOLE_SCREENSHOT=docs/console.png node --import tsx --test test/cli/console.test.ts
  * also writes the README's screenshot.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { Agent, request } from "undici";
-import { cli, MIN_ENV, ROOT, startDaemonProcess, until, type DaemonProcess } from "../helpers/daemon-process.ts";
+import { assertNoData, launchChromium, openPage } from "../helpers/console-browser.ts";
+import { ROOT, startDaemonProcess, until, type DaemonProcess } from "../helpers/daemon-process.ts";
 
 const FIX = join(ROOT, "test/fixtures");
 const TOKEN = "console-token-0123456789abcdef0123456789";
-const CHROMIUM = "/usr/bin/chromium";
 /** Markup in a function's log and request: it must reach the page as text, never as elements. */
 const MARKUP = `<img src=x id=injected onerror="document.title='owned'">`;
 
@@ -87,33 +85,10 @@ async function viaSocket(d: DaemonProcess, path: string) {
   }
 }
 
-/** A page that records console errors, page errors and the status of every /v1/ answer. */
-async function openPage(context: BrowserContext) {
-  const page = await context.newPage();
-  const errors: string[] = [];
-  const api: Array<{ path: string; status: number }> = [];
-  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("response", (r) => {
-    const path = new URL(r.url()).pathname;
-    if (path.startsWith("/v1/")) api.push({ path, status: r.status() });
-  });
-  return { page, errors, api };
-}
-
-/** Nothing of the daemon's data anywhere in the page: no function name, no invocation id. */
-async function assertNoData(page: Page, secrets: string[]) {
-  const html = await page.content();
-  for (const s of secrets) assert.ok(!html.includes(s), `"${s}" is not in the page`);
-  assert.equal(await page.locator("#console").isHidden(), true, "the console's panels are hidden");
-  assert.equal(await page.locator("#console tbody tr").count(), 0, "no table rows");
-}
-
 describe("web console in a real browser", { timeout: 300_000 }, () => {
   let d: DaemonProcess;
   let controlUrl: string;
   let browser: Browser;
-  let consoleChild: ChildProcess | undefined;
   const invocationIds: string[] = [];
 
   before(async () => {
@@ -121,16 +96,12 @@ describe("web console in a real browser", { timeout: 300_000 }, () => {
     await writeFile(join(dir, "control.token"), `${TOKEN}\n`, { mode: 0o600 });
     [d, browser] = await Promise.all([
       startDaemonProcess(CONFIG(dir), { dir }),
-      chromium.launch({
-        executablePath: CHROMIUM,
-        args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-      }),
+      launchChromium(),
     ]);
     controlUrl = (/control API listening on (http:\/\/[^"\s]+)/.exec(d.log()) ?? [])[1];
     assert.ok(controlUrl, d.log());
   });
   after(async () => {
-    if (consoleChild && consoleChild.exitCode === null && consoleChild.signalCode === null) consoleChild.kill("SIGKILL");
     await browser?.close();
     await d?.stop("SIGTERM");
     if (d) await rm(d.dir, { recursive: true, force: true });
@@ -310,32 +281,6 @@ describe("web console in a real browser", { timeout: 300_000 }, () => {
     }
   });
 
-  test("fnrun console: a bad --port, a busy port or no daemon is one line with the fix", async () => {
-    const bad = await d.cli(["console", "--port", "99999"]);
-    assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--port: expected a port number from 1 to 65535, got "99999"/);
-    const busy = createServer();
-    await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
-    try {
-      const port = (busy.address() as { port: number }).port;
-      const taken = await d.cli(["console", "--port", String(port)]);
-      assert.equal(taken.code, 1);
-      assert.match(taken.stderr, new RegExp(`--port ${port}: cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\); pick another port, or leave out --port`));
-    } finally {
-      busy.close();
-    }
-    const nowhere = await mkdtemp(join(tmpdir(), "fnrun-console-none-"));
-    try {
-      await writeFile(join(nowhere, "config.toml"), `[daemon]\nstate_dir = "${nowhere}/st"\n`);
-      const none = await cli(["console", "--config", join(nowhere, "config.toml")]);
-      assert.equal(none.code, 1);
-      assert.match(none.stderr, /cannot reach the fnrun daemon at .*; start it with `fnrun up`/);
-      for (const r of [bad, none]) assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
-    } finally {
-      await rm(nowhere, { recursive: true, force: true });
-    }
-  });
-
   test("README screenshot (only with FNRUN_CONSOLE_SCREENSHOT=PATH)", { skip: !process.env.FNRUN_CONSOLE_SCREENSHOT }, async () => {
     const context = await browser.newContext({ viewport: { width: 1440, height: 1040 }, deviceScaleFactor: 1 });
     try {
@@ -385,50 +330,5 @@ describe("web console in a real browser", { timeout: 300_000 }, () => {
     } finally {
       await context.close();
     }
-  });
-
-  test("fnrun console: a URL on 127.0.0.1 whose fragment token opens the console; the port without it gets no data; Ctrl-C stops it", async () => {
-    const child = spawn(process.execPath, [join(ROOT, "bin/fnrun.mjs"), "console", "--config", d.configPath], { env: MIN_ENV, stdio: ["ignore", "pipe", "pipe"] });
-    consoleChild = child;
-    let out = "";
-    let err = "";
-    child.stdout!.on("data", (c) => (out += c));
-    child.stderr!.on("data", (c) => (err += c));
-    const exited = new Promise<number | string>((r) => child.once("exit", (code, sig) => r(code ?? sig ?? -1)));
-    const url = await until("the console's URL", async () => /^(http:\/\/127\.0\.0\.1:\d+\/)#token=([\w-]{43})\n/.exec(out), 60_000).catch((e) => {
-      throw new Error(`${(e as Error).message}\nstdout: ${out}\nstderr: ${err}`);
-    });
-    const [, base, token] = url;
-    await until("its note on stderr", async () => /Ctrl-C stops it/.test(err), 10_000);
-
-    const context = await browser.newContext();
-    try {
-      const { page, errors } = await openPage(context);
-      await page.goto(`${base}#token=${token}`);
-      await page.locator('#functions tr[data-fn="greeter"]').waitFor({ timeout: 15_000 });
-      assert.equal(new URL(page.url()).hash, "");
-      // Followed logs pass through the proxy too.
-      await page.selectOption("#logs-fn", "greeter");
-      await page.locator(".logview .line", { hasText: "greeter saw" }).first().waitFor({ timeout: 10_000 });
-      assert.deepEqual(errors, []);
-
-      const { page: bare, api } = await openPage(context);
-      // A new tab: sessionStorage is per tab, so it has no token.
-      await bare.goto(base);
-      await bare.locator("#login").waitFor({ state: "visible", timeout: 15_000 });
-      await assertNoData(bare, ["greeter", "nightly"]);
-      assert.ok(api.length > 0 && api.every((r) => r.status === 401), JSON.stringify(api));
-    } finally {
-      await context.close();
-    }
-    // Not the daemon's token either, nor a stranger's Host (DNS rebinding), nor anything the console does not use.
-    assert.equal((await get(`${base}v1/overview`, { authorization: `Bearer ${TOKEN}` })).status, 401);
-    assert.equal((await get(`${base}v1/overview`, { authorization: `Bearer ${token}` })).status, 200);
-    assert.equal((await get(`${base}v1/overview`, { authorization: `Bearer ${token}`, host: "attacker.example" })).status, 421);
-    assert.equal((await get(`${base}v1/functions`, { authorization: `Bearer ${token}` })).status, 404);
-
-    child.kill("SIGINT");
-    assert.equal(await exited, 0, err);
-    await assert.rejects(get(`${base}`), /ECONNREFUSED/);
   });
 });
