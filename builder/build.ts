@@ -5,12 +5,12 @@
  * The image is made from the Dockerfile, never beside it, so the two cannot disagree.
  */
 import { createHash } from "node:crypto";
-import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { bundleFunction, displayPath } from "./bundle.ts";
 import { BuildError } from "./errors.ts";
 import { ExternalConflictError, PackageCache, planNodeModules } from "./native-deps.ts";
-import { checkNativeFile, fixFor, hostTarget, rootfsTarget, type NativeProblem, type NativeTarget } from "./native-check.ts";
+import { checkNativeFile, fixFor, hostTarget, rootfsTarget, type AddedLibrary, type NativeProblem, type NativeTarget } from "./native-check.ts";
 import { digestOf, filesOf, writeNodeModules, type CopiedFile } from "./node-modules-copy.ts";
 import { CONTEXT_ENTRY_NAME, generateDockerfile } from "./dockerfile.ts";
 import { applyDockerfile } from "./engine.ts";
@@ -46,7 +46,10 @@ export interface BuildResult {
   contextDir: string;
   /** `sha256:` of the bundle. */
   bundleDigest: string;
-  /** `sha256:` of the files copied to /app/node_modules (node-modules-copy.ts); null when none are. */
+  /**
+   * `sha256:` of the files copied besides the bundle: /app/node_modules (node-modules-copy.ts)
+   * and glibc libraries an addon needs that the base lacks; null when none are.
+   */
   nodeModulesDigest: string | null;
   /** The packages kept out of the bundle, by name, with why (`native` or `own-files`). */
   externals: { name: string; reason: string }[];
@@ -76,7 +79,8 @@ export async function buildFunction(store: ImageStore, options: BuildFunctionOpt
   // a base known only by digest is named by digest.
   const baseRef = options.base.ref.startsWith("sha256:") ? options.base.digest : options.base.ref;
   const foreignBase = options.bootstrap !== undefined;
-  const dockerfile = generateDockerfile({ base: baseRef, foreignBase, nodeModules: modules !== null });
+  const libDir = modules?.libs[0] ? path.posix.dirname(modules.libs[0].target) : undefined;
+  const dockerfile = generateDockerfile({ base: baseRef, foreignBase, nodeModules: modules !== null, libDir });
   await mkdir(contextDir, { recursive: true });
   if (foreignBase) {
     await mkdir(path.join(contextDir, "fnrun"), { recursive: true });
@@ -85,7 +89,8 @@ export async function buildFunction(store: ImageStore, options: BuildFunctionOpt
     await chmod(path.join(contextDir, "run", "fnrun"), 0o755);
     await writeAtomic(path.join(contextDir, "fnrun", "bootstrap.mjs"), options.bootstrap!, 0o644);
   }
-  await writeNodeModules(contextDir, modules?.files ?? [], modules?.digest ?? null);
+  await writeNodeModules(contextDir, modules?.files ?? [], modules?.filesDigest ?? null);
+  await writeLibs(path.join(contextDir, CONTEXT_LIBS), modules?.libs ?? []);
   await writeAtomic(path.join(contextDir, CONTEXT_ENTRY_NAME), bundle.code, 0o644);
   await writeAtomic(path.join(contextDir, "Dockerfile"), dockerfile, 0o644);
   const engine = options.engine ?? "embedded";
@@ -110,7 +115,12 @@ export async function buildFunction(store: ImageStore, options: BuildFunctionOpt
  * The files of the external packages and their closure, after checking every `.node` file
  * among them against what the image runs (FNRUN_BUILD_NATIVE_MISMATCH lists every problem).
  */
-async function externalFiles(store: ImageStore, options: BuildFunctionOptions, externals: { name: string; dir: string }[], cache: PackageCache): Promise<{ files: CopiedFile[]; digest: string }> {
+async function externalFiles(
+  store: ImageStore,
+  options: BuildFunctionOptions,
+  externals: { name: string; dir: string }[],
+  cache: PackageCache,
+): Promise<{ files: CopiedFile[]; filesDigest: string; libs: AddedLibrary[]; digest: string }> {
   const dir = displayPath(path.resolve(options.dir));
   let placements;
   try {
@@ -121,12 +131,13 @@ async function externalFiles(store: ImageStore, options: BuildFunctionOptions, e
   }
   const files = await filesOf(placements);
   const natives = files.filter((f) => f.rel.endsWith(".node"));
+  const added = new Map<string, AddedLibrary>();
   if (natives.length > 0) {
     const target = await targetOf(store, options);
-    const copied = new Set(files.map((f) => f.rel));
+    const copied = new Map(files.map((f) => [f.rel, f.src]));
     const problems: NativeProblem[] = [];
     for (const f of natives) {
-      problems.push(...(await checkNativeFile({ pkg: f.placement.name, topLevel: f.placement.top, file: f.src, shown: f.rel }, target, (rel) => copied.has(rel))));
+      problems.push(...(await checkNativeFile({ pkg: f.placement.name, topLevel: f.placement.top, file: f.src, shown: f.rel }, target, (rel) => copied.get(rel), added)));
     }
     if (problems.length > 0) {
       const lines = problems.map((p) => `  ${p.pkg}: ${p.shown} ${p.what}`);
@@ -134,7 +145,23 @@ async function externalFiles(store: ImageStore, options: BuildFunctionOptions, e
       throw new BuildError("FNRUN_BUILD_NATIVE_MISMATCH", `bundle \`${dir}\`: native addon${problems.length > 1 ? "s do" : " does"} not match the image:\n${lines.join("\n")}`, { fix: fixes.join("\n  fix: ") });
     }
   }
-  return { files, digest: await digestOf(files) };
+  const filesDigest = await digestOf(files);
+  const libs = [...added.values()].sort((a, b) => (a.soname < b.soname ? -1 : 1));
+  if (libs.length === 0) return { files, filesDigest, libs, digest: filesDigest };
+  const h = createHash("sha256").update(filesDigest);
+  for (const l of libs) h.update(`\n${l.target}\0${createHash("sha256").update(await readFile(l.source)).digest("hex")}`);
+  return { files, filesDigest, libs, digest: `sha256:${h.digest("hex")}` };
+}
+
+/** The build context's folder of glibc libraries the base lacks (`COPY libs <libDir>/`); removed when none. */
+const CONTEXT_LIBS = "libs";
+
+async function writeLibs(dir: string, libs: readonly AddedLibrary[]): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  if (libs.length === 0) return;
+  await mkdir(dir);
+  await chmod(dir, 0o755);
+  for (const l of libs) await writeAtomic(path.join(dir, l.soname), await readFile(l.source), 0o644);
 }
 
 let host: Promise<NativeTarget> | undefined;

@@ -27,6 +27,8 @@ export interface DockerfileOptions {
   foreignBase?: boolean;
   /** The context has `node_modules/` (external packages, builder/externals.ts): it goes to /app/node_modules, beside the bundle. */
   nodeModules?: boolean;
+  /** The context has `libs/`, glibc libraries an addon needs that the base lacks: they go into this directory of the base's libc. */
+  libDir?: string;
 }
 
 /** Context folders a foreign base gets: the bootstrap and the socket mount point. */
@@ -41,6 +43,7 @@ export function generateDockerfile(options: DockerfileOptions): string {
     `FROM ${options.base}`,
     ...(options.foreignBase ? FOREIGN_BASE_DIRS.map((d) => `COPY ${d} /${d}`) : []),
     `COPY ${CONTEXT_ENTRY_NAME} ${entry}`,
+    ...(options.libDir ? [`COPY libs ${options.libDir}/`] : []),
     ...(options.nodeModules ? [`COPY ${CONTEXT_NODE_MODULES} ${APP_DIR_IN_IMAGE}/${CONTEXT_NODE_MODULES}`] : []),
     `ENV FNRUN_ENTRY=${entry}`,
     `WORKDIR ${APP_DIR_IN_IMAGE}`,

@@ -7,7 +7,7 @@
  * package, the file, what it was built for, what the image runs and the fix, so that it never
  * surfaces as a crash at a function's first request.
  */
-import { lstat, readdir, readlink } from "node:fs/promises";
+import { lstat, readdir, readlink, realpath } from "node:fs/promises";
 import path from "node:path";
 import { nodeRuntimeFiles } from "./base-files.ts";
 import { ELF_MACHINES, readElf, type ElfInfo } from "./elf.ts";
@@ -23,6 +23,21 @@ export interface NativeTarget {
   nodeVersion?: string;
   /** The shared libraries the image has: soname → the file on this machine (to read the symbol versions it defines). */
   libraries: Map<string, string>;
+  /**
+   * Where glibc's own other libraries (libresolv, librt, libutil, …) are, when the image's
+   * glibc is this machine's (fnrun's base): an addon that needs one gets it added to its image
+   * from `sourceDir` at `imageDir`, the same files of the same glibc.
+   */
+  glibcCompanions?: { sourceDir: string; imageDir: string };
+}
+
+/** A library of glibc added to a function image beside the base's (NativeTarget.glibcCompanions). */
+export interface AddedLibrary {
+  soname: string;
+  /** The file on this machine. */
+  source: string;
+  /** Its path in the image (`/lib/x86_64-linux-gnu/libresolv.so.2`). */
+  target: string;
 }
 
 /** A `.node` file to check, with the package it belongs to (for the message). */
@@ -35,6 +50,8 @@ export interface NativeFile {
   shown: string;
   /** The package that the function imports and that brought this one in (for the fix). */
   topLevel: string;
+  /** For a shared library of the copy: the file (relative to /app) that needs it. */
+  neededBy?: string;
 }
 
 export interface NativeProblem {
@@ -52,8 +69,12 @@ const NODE_MAJOR_OF_ABI: Record<string, string> = { "93": "16", "108": "18", "11
 /** The target of a fnrun base image: it is made from the node that runs fnrun and the libraries it links. */
 export async function hostTarget(execPath: string = process.execPath): Promise<NativeTarget> {
   const libraries = new Map<string, string>();
-  for (const f of (await nodeRuntimeFiles(execPath)).slice(1)) libraries.set(path.basename(f.target), f.source);
-  return { arch: process.arch, libc: "glibc", modules: process.versions.modules, nodeVersion: process.versions.node, libraries };
+  let glibcCompanions: NativeTarget["glibcCompanions"];
+  for (const f of (await nodeRuntimeFiles(execPath)).slice(1)) {
+    libraries.set(path.basename(f.target), f.source);
+    if (path.basename(f.target) === "libc.so.6") glibcCompanions = { sourceDir: path.dirname(f.source), imageDir: path.posix.dirname(f.target) };
+  }
+  return { arch: process.arch, libc: "glibc", modules: process.versions.modules, nodeVersion: process.versions.node, libraries, glibcCompanions };
 }
 
 const OCI_ARCH: Record<string, string> = { amd64: "x64", arm64: "arm64", "386": "ia32", arm: "arm", ppc64le: "ppc64", s390x: "s390x", riscv64: "riscv64", loong64: "loong64" };
@@ -104,11 +125,14 @@ async function insideRootfs(rootfs: string, p: string): Promise<string | null> {
 const BITS_32 = new Set(["ia32", "arm"]);
 
 /**
- * Checks one `.node` file against `target`. `inCopy` tells whether a path (relative to /app)
- * is among the copied files: a library found through RUNPATH (`$ORIGIN/../../sharp-libvips-linux-x64/lib`)
- * is looked up from the file's place in the copy, since only the copy goes into the image.
+ * Checks one `.node` file against `target`, and the shared libraries of the copy it loads.
+ * `copied` maps a path relative to /app to its source when that file is copied: a library found
+ * through RUNPATH (`$ORIGIN/../../sharp-libvips-linux-x64/lib`) is looked up from the file's place
+ * in the copy, since only the copy goes into the image, and is checked the same way (libvips
+ * needs libresolv.so.2, which node does not link).
  */
-export async function checkNativeFile(f: NativeFile, target: NativeTarget, inCopy: (rel: string) => boolean): Promise<NativeProblem[]> {
+export async function checkNativeFile(f: NativeFile, target: NativeTarget, copied: (rel: string) => string | undefined, added = new Map<string, AddedLibrary>(), seen = new Set<string>()): Promise<NativeProblem[]> {
+  seen.add(f.shown);
   let elf: ElfInfo | null;
   try {
     elf = await readElf(f.file);
@@ -120,8 +144,9 @@ export async function checkNativeFile(f: NativeFile, target: NativeTarget, inCop
   // x32 and friends: the right machine in the other class is another ABI all the same.
   const arch = elf.bits === (BITS_32.has(name) ? 32 : 64) ? name : `${name}-${elf.bits}bit`;
   const libc = elf.needed.some((n) => /^(libc\.musl-|ld-musl-)/.test(n)) ? "musl" : elf.needed.includes("libc.so.6") ? "glibc" : target.libc;
+  const by = f.neededBy ? ` (needed by ${f.neededBy})` : "";
   if (arch !== target.arch || libc !== target.libc) {
-    return [{ ...pick(f), kind: arch !== target.arch ? "arch" : "libc", what: `is built for linux-${arch} ${libc}, the image runs linux-${target.arch} ${target.libc}` }];
+    return [{ ...pick(f), kind: arch !== target.arch ? "arch" : "libc", what: `${by ? `${by.trim()} ` : ""}is built for linux-${arch} ${libc}, the image runs linux-${target.arch} ${target.libc}` }];
   }
   const problems: NativeProblem[] = [];
   // Node loads an N-API addon by `napi_register_module_v1` on any Node version; a classic addon
@@ -140,14 +165,38 @@ export async function checkNativeFile(f: NativeFile, target: NativeTarget, inCop
       const wanted = elf.versionsNeeded[lib] ?? [];
       const missing = wanted.filter((v) => !inImage.has(v) && v !== "GLIBC_PRIVATE");
       if (missing.length > 0 && inImage.size > 0) {
-        problems.push({ ...pick(f), kind: "version", what: `needs ${missing.sort(compareVersions).slice(-1)[0]} from ${lib}, the image's ${lib} has up to ${newest(inImage, missing[0])}` });
+        problems.push({ ...pick(f), kind: "version", what: `${by ? `${by.trim()} ` : ""}needs ${missing.sort(compareVersions).slice(-1)[0]} from ${lib}, the image's ${lib} has up to ${newest(inImage, missing[0])}` });
       }
       continue;
     }
-    const bundled = elf.runpath.some((d) => d.includes("$") && inCopy(path.posix.join(d.replace(/\$\{?ORIGIN\}?/g, origin), lib)));
-    if (!bundled) problems.push({ ...pick(f), kind: "library", what: `needs the shared library ${lib}, which is neither in the image nor in the package` });
+    const rel = elf.runpath
+      .filter((d) => d.includes("$"))
+      .map((d) => path.posix.join(d.replace(/\$\{?ORIGIN\}?/g, origin), lib))
+      .find((r) => copied(r) !== undefined);
+    if (rel) {
+      if (!seen.has(rel)) problems.push(...(await checkNativeFile({ pkg: f.pkg, topLevel: f.topLevel, file: copied(rel)!, shown: rel, neededBy: f.shown }, target, copied, added, seen)));
+      continue;
+    }
+    const companion = added.get(lib) ?? (await glibcCompanion(lib, target));
+    if (companion) {
+      if (!added.has(lib)) {
+        added.set(lib, companion);
+        problems.push(...(await checkNativeFile({ pkg: f.pkg, topLevel: f.topLevel, file: companion.source, shown: companion.target, neededBy: f.shown }, target, copied, added, seen)));
+      }
+      continue;
+    }
+    problems.push({ ...pick(f), kind: "library", what: `${by ? `${by.trim()} ` : ""}needs the shared library ${lib}, which is neither in the image nor in the package` });
   }
   return problems;
+}
+
+/** `lib` as one of glibc's own libraries beside this machine's libc (it defines GLIBC_2.* versions), or null. */
+async function glibcCompanion(lib: string, target: NativeTarget): Promise<AddedLibrary | null> {
+  if (!target.glibcCompanions || lib.includes("/")) return null;
+  const source = path.join(target.glibcCompanions.sourceDir, lib);
+  const versions = await versionsDefined(source);
+  if (![...versions].some((v) => /^GLIBC_2\./.test(v))) return null;
+  return { soname: lib, source: await realpath(source), target: path.posix.join(target.glibcCompanions.imageDir, lib) };
 }
 
 const defined = new Map<string, Promise<Set<string>>>();

@@ -6,12 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFile, readFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { parseElf, readElf } from "../../builder/elf.ts";
-import { checkNativeFile, hostTarget, type NativeTarget } from "../../builder/native-check.ts";
+import { checkNativeFile, hostTarget, rootfsTarget, type AddedLibrary, type NativeTarget } from "../../builder/native-check.ts";
 import { tempDir } from "./helpers.ts";
 import { SQLITE_NODE, patchAbi } from "./native-helpers.ts";
 
@@ -27,6 +27,9 @@ before(async () => {
   target = await hostTarget();
 });
 after(() => tmp.cleanup());
+
+const check = (file: string, pkg: string, t = target) =>
+  checkNativeFile({ pkg, topLevel: pkg, file, shown: `node_modules/${pkg}/${path.basename(file)}` }, t, () => undefined);
 
 describe("readElf", () => {
   it("reads class, machine, needed libraries, exports and symbol versions of the better_sqlite3.node built here", async () => {
@@ -65,8 +68,6 @@ describe("readElf", () => {
 });
 
 describe("checkNativeFile", () => {
-  const check = (file: string, pkg: string, t = target) =>
-    checkNativeFile({ pkg, topLevel: pkg, file, shown: `node_modules/${pkg}/${path.basename(file)}` }, t, () => false);
 
   it("accepts the addon built here for the node that runs here", async () => {
     assert.deepEqual(await check(SQLITE_NODE, "better-sqlite3"), []);
@@ -105,5 +106,57 @@ describe("checkNativeFile", () => {
     const [version] = await check(SQLITE_NODE, "better-sqlite3", oldLibc);
     assert.equal(version.kind, "version");
     assert.match(version.what, /^needs GLIBC_2\.\d+ from libc\.so\.6, the image's libc\.so\.6 has up to GLIBC_2\.\d+$/);
+  });
+
+  it("follows RUNPATH into the copied packages: sharp's libvips needs glibc's libresolv, added from this machine's glibc", async () => {
+    const sharpDir = path.join(NATIVE, "sharp/node_modules/@img");
+    const files = new Map([
+      ["node_modules/@img/sharp-linux-x64/lib/sharp-linux-x64.node", path.join(sharpDir, "sharp-linux-x64/lib/sharp-linux-x64.node")],
+      ["node_modules/@img/sharp-libvips-linux-x64/lib/libvips-cpp.so.8.17.2", path.join(sharpDir, "sharp-libvips-linux-x64/lib/libvips-cpp.so.8.17.2")],
+    ]);
+    const [addonRel, addonSrc] = [...files][0];
+    const f = { pkg: "@img/sharp-linux-x64", topLevel: "sharp", file: addonSrc, shown: addonRel };
+    const added = new Map<string, AddedLibrary>();
+    assert.deepEqual(await checkNativeFile(f, target, (rel) => files.get(rel), added), []);
+    assert.deepEqual([...added.keys()], ["libresolv.so.2"]);
+    assert.equal(added.get("libresolv.so.2")!.target, `${target.glibcCompanions!.imageDir}/libresolv.so.2`);
+    // An image whose glibc is not this machine's gets nothing added: the library is missing, said where.
+    const foreign: NativeTarget = { ...target, glibcCompanions: undefined };
+    assert.deepEqual((await checkNativeFile(f, foreign, (rel) => files.get(rel))).map((p) => [p.kind, p.shown, p.what]), [
+      ["library", "node_modules/@img/sharp-libvips-linux-x64/lib/libvips-cpp.so.8.17.2", "(needed by node_modules/@img/sharp-linux-x64/lib/sharp-linux-x64.node) needs the shared library libresolv.so.2, which is neither in the image nor in the package"],
+    ]);
+    // Without the libvips package in the copy, the addon itself misses it.
+    assert.deepEqual((await checkNativeFile(f, target, () => undefined)).map((p) => p.what), ["needs the shared library libvips-cpp.so.8.17.2, which is neither in the image nor in the package"]);
+  });
+});
+
+describe("rootfsTarget (a base from a registry)", () => {
+  it("reads musl, the libraries and Node's ABI from the base's rootfs and config", async () => {
+    const musl = path.join(tmp.dir, "alpine");
+    await mkdir(path.join(musl, "lib"), { recursive: true });
+    await mkdir(path.join(musl, "usr/lib"), { recursive: true });
+    // Real files stand in for Alpine's: what matters is their names, and the symlink resolving inside the rootfs.
+    await copyFile(target.libraries.get("libc.so.6")!, path.join(musl, "lib/ld-musl-x86_64.so.1"));
+    await symlink("/lib/ld-musl-x86_64.so.1", path.join(musl, "lib/libc.musl-x86_64.so.1"));
+    await copyFile(target.libraries.get("libstdc++.so.6")!, path.join(musl, "usr/lib/libstdc++.so.6"));
+    const t = await rootfsTarget(musl, "amd64", ["PATH=/usr/bin", "NODE_VERSION=18.20.4"]);
+    assert.deepEqual({ arch: t.arch, libc: t.libc, modules: t.modules, nodeVersion: t.nodeVersion }, { arch: "x64", libc: "musl", modules: "108", nodeVersion: "18.20.4" });
+    assert.equal(t.libraries.get("libc.musl-x86_64.so.1"), path.join(musl, "lib/ld-musl-x86_64.so.1"), "an absolute symlink resolves inside the rootfs");
+    assert.ok(t.libraries.has("libstdc++.so.6"));
+    assert.equal(t.glibcCompanions, undefined);
+    // Against it, the glibc addon built here is the wrong libc; sharp's musl build is right.
+    assert.deepEqual((await check(SQLITE_NODE, "better-sqlite3", t)).map((p) => p.kind), ["libc"]);
+    assert.equal((await check(MUSL, "@img/sharp-linuxmusl-x64", t)).some((p) => p.kind === "libc" || p.kind === "arch"), false);
+
+    const debian = path.join(tmp.dir, "debian");
+    await mkdir(path.join(debian, "lib/x86_64-linux-gnu"), { recursive: true });
+    for (const [soname, file] of target.libraries) if (!soname.startsWith("ld-")) await copyFile(file, path.join(debian, "lib/x86_64-linux-gnu", soname));
+    await writeFile(path.join(debian, "lib/x86_64-linux-gnu/README"), "not a library");
+    const d = await rootfsTarget(debian, "amd64", ["NODE_VERSION=18.20.4"]);
+    assert.equal(d.libc, "glibc");
+    assert.deepEqual((await check(SQLITE_NODE, "better-sqlite3", d)).map((p) => [p.kind, p.what]), [
+      ["abi", `is built for Node 20 (NODE_MODULE_VERSION 115), the image runs Node 18.20.4 (NODE_MODULE_VERSION 108)`],
+      ["library", "needs the shared library ld-linux-x86-64.so.2, which is neither in the image nor in the package"],
+    ]);
   });
 });

@@ -2,7 +2,7 @@
  * Real npm packages through a real daemon (`fnrun up`, runc containers, HTTP on 127.0.0.1):
  * better-sqlite3 answering with the rows it queried (cold from its own image: a stem cell's code
  * dir is noexec); figlet and mime (CommonJS, fs/path, __dirname), figlet's files placed into a
- * stem cell; a CommonJS function folder; a
+ * stem cell; sharp with its prebuilt binary and libvips; a CommonJS function folder; a
  * function with its own require/__dirname shims. A redeploy whose addon is built for another
  * Node fails the build, and the revision that was serving keeps serving.
  */
@@ -60,6 +60,9 @@ dir = "${NATIVE}/cjs-packages"
 [functions.figcold]
 dir = "${work}/figcold"
 tmp = "8MiB" # not the defaults' /tmp size, so never from a stem cell: always cold, for comparison
+[functions.sharp]
+dir = "${NATIVE}/sharp"
+memory = "256MiB"
 [functions.cjsfn]
 dir = "${NATIVE}/cjs-function"
 [functions.shims]
@@ -102,6 +105,12 @@ dir = "${NATIVE}/shims"
     const body = JSON.parse(res.text);
     assert.equal(body.type, "application/json");
     assert.match(body.banner, /\|_\| \|_\|/);
+  });
+
+  test("sharp (N-API, binary and libvips in optional dependencies, libvips needing glibc's libresolv) makes and resizes a PNG", async () => {
+    const res = await get(d, "/sharp");
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(JSON.parse(res.text), { png: "PNG", width: 3, height: 2, pixel: [200, 30, 30] });
   });
 
   test("a CommonJS function folder with module.exports answers, with __dirname the bundle's folder", async () => {

@@ -101,6 +101,22 @@ describe("a function with a native package", () => {
   });
 });
 
+describe("sharp", () => {
+  it("is external through its closure; its libvips' need for glibc's libresolv is met by adding this machine's beside the base's libc", async () => {
+    const result = await buildFunction(store, { name: "sharp", dir: path.join(NATIVE, "sharp"), stateDir: state, base });
+    assert.deepEqual(result.externals, [{ name: "sharp", reason: "native" }]);
+    const libDir = "/lib/x86_64-linux-gnu";
+    assert.match(result.dockerfile, new RegExp(`^COPY index\\.mjs /app/index\\.mjs\nCOPY libs ${libDir}/\nCOPY node_modules /app/node_modules\n`, "m"));
+    const rootfs = await store.rootfs(result.image.digest);
+    const host = await readFile(path.join(libDir, "libresolv.so.2"));
+    assert.ok((await readFile(path.join(rootfs, libDir, "libresolv.so.2"))).equals(host));
+    assert.ok((await stat(path.join(rootfs, libDir, "libc.so.6"))).isFile(), "the base's libraries are still there");
+    for (const f of ["sharp/lib/index.js", "@img/sharp-linux-x64/lib/sharp-linux-x64.node", "@img/sharp-libvips-linux-x64/lib/libvips-cpp.so.8.17.2", "detect-libc/package.json"]) {
+      assert.ok((await stat(path.join(rootfs, "app/node_modules", f))).isFile(), f);
+    }
+  });
+});
+
 describe("a native addon that does not match the image", () => {
   const refused = async (name: string, dir: string) => {
     const before = await storeSnapshot(state);
