@@ -302,7 +302,9 @@ export class Instance {
       if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") {
         return new RuntimeError("FNRUN_FUNCTION_INIT", `${fn} failed to initialize in instance \`${this.id}\`: the bundle did not finish importing within ${timeoutMs} ms`, { cause: err });
       }
-      if (!(await alive(this.pid))) {
+      // The connection can close a moment before the process is gone (process.exit() at import
+      // closes its sockets first): give it that moment before calling the failure ours.
+      if (!(await aliveAfter(this.pid, 250))) {
         const tail = await this.#tail(10);
         return new RuntimeError("FNRUN_FUNCTION_INIT", `${fn} failed to initialize in instance \`${this.id}\`: the container exited while importing the bundle${tail ? `; last log lines:\n${tail}` : ""}`, { cause: err });
       }
@@ -433,6 +435,16 @@ function waitReady(socketPath: string, pid: number, timeoutMs: number, id: strin
     const timer = setTimeout(() => finish(new RuntimeError("FNRUN_INSTANCE_START_TIMEOUT", `instance \`${id}\`: not ready after ${timeoutMs} ms (no socket at \`${socketPath}\`)`)), timeoutMs);
     void check();
   });
+}
+
+/** Whether a process still lives after up to `ms` of waiting for it to die. */
+async function aliveAfter(pid: number, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (await alive(pid)) {
+    if (Date.now() >= until) return true;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return false;
 }
 
 /** Whether a process lives (a zombie counts as dead). */
