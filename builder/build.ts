@@ -167,7 +167,13 @@ async function writeLibs(dir: string, libs: readonly AddedLibrary[]): Promise<vo
 let host: Promise<NativeTarget> | undefined;
 /** What the image will run: the host's node and libraries for fnrun's base, else the base's rootfs. */
 async function targetOf(store: ImageStore, options: BuildFunctionOptions): Promise<NativeTarget> {
-  if (options.bootstrap === undefined) return (host ??= hostTarget());
+  if (options.bootstrap === undefined) {
+    // Once per process (ldd of node), but a failure is not kept: the next build asks again.
+    return (host ??= hostTarget().catch((err: unknown) => {
+      host = undefined;
+      throw err;
+    }));
+  }
   const rootfs = await store.rootfs(options.base.digest);
   return rootfsTarget(rootfs, options.base.config.architecture, options.base.config.config?.Env ?? []);
 }

@@ -151,6 +151,33 @@ describe("external packages", () => {
     ]);
   });
 
+  it("refuses two different native packages imported under one name, naming both", async () => {
+    const fnDir = path.join(tmp.dir, "conflict");
+    const write = async (dir: string, files: Record<string, string>) => {
+      await mkdir(dir, { recursive: true });
+      for (const [f, t] of Object.entries(files)) await writeFile(path.join(dir, f), t);
+    };
+    const native = (version: string) => ({ "package.json": JSON.stringify({ name: "addon", version, main: "index.js" }), "index.js": "module.exports = 1;", "addon.node": "" });
+    await write(fnDir, { "index.mjs": 'import a from "addon"; import b from "wrapper"; export default () => new Response(String(a + b));' });
+    await write(path.join(fnDir, "node_modules/addon"), native("2.0.0"));
+    await write(path.join(fnDir, "node_modules/wrapper"), { "package.json": JSON.stringify({ name: "wrapper", version: "1.0.0", main: "index.js", dependencies: { addon: "1" } }), "index.js": 'module.exports = require("addon");' });
+    await write(path.join(fnDir, "node_modules/wrapper/node_modules/addon"), native("1.0.0"));
+    // wrapper's closure is native too, so wrapper stays external as a whole: no conflict there.
+    const fine = await bundleFunction(fnDir);
+    assert.deepEqual(fine.externals.map((e) => e.name), ["addon", "wrapper"]);
+    // A bundled module that requires the other addon directly: both would be /app/node_modules/addon.
+    await write(path.join(fnDir, "lib"), { "inner.cjs": 'module.exports = require("./node_modules/addon-user.cjs");' });
+    await write(path.join(fnDir, "lib/node_modules"), { "addon-user.cjs": 'module.exports = require("addon");' });
+    await write(path.join(fnDir, "lib/node_modules/addon"), native("1.5.0"));
+    await writeFile(path.join(fnDir, "index.mjs"), 'import a from "addon"; import b from "./lib/inner.cjs"; export default () => new Response(String(a + b));');
+    await assert.rejects(bundleFunction(fnDir), (err: Error & { code?: string }) => {
+      assert.equal(err.code, "FNRUN_BUILD_EXTERNAL_CONFLICT");
+      assert.match(err.message, new RegExp(`two different packages are imported as \`addon\`: ${fnDir}/lib/node_modules/addon and ${fnDir}/node_modules/addon|two different packages are imported as \`addon\`: ${fnDir}/node_modules/addon and ${fnDir}/lib/node_modules/addon`));
+      assert.match(err.message, /fix: make them one version/);
+      return true;
+    });
+  });
+
   it("leaves out only what a compile left behind, and type declarations", () => {
     assert.equal(isRuntimeFile("build/Release/x.node", true), true);
     assert.equal(isRuntimeFile("build/Release/obj.target/x/src/a.o", true), false);
