@@ -206,7 +206,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         // Deployed from an image (`deploy --image`): the same image again, from the store.
         const [r] = await redeployImages({ store, deployer, config }, [record], log);
         if ("error" in r) throw new Error(r.error);
-      } else await deployer.deploy(deployer.configFor(record.dir));
+      } else await deployer.deploy(deployer.configOf(name, record.dir));
       return true;
     };
 
@@ -239,8 +239,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     for (const r of previous) if (dirs.get(r.name) !== r.dir && !fromImages.includes(r)) await deployments.delete(r.name);
 
     const deployed: Daemon["deployed"] = await Promise.all(
-      [...dirs.values()].map(async (dir) => {
-        const fc = deployer.configFor(dir);
+      // By name: two functions of config.toml may share a folder (the same code, other settings).
+      [...dirs].map(async ([name, dir]) => {
+        const fc = deployer.configOf(name, dir);
         try {
           const result = await deployer.deploy(fc);
           log.info(`deployed ${fc.name} (revision ${result.revision})`, { routes: result.routes.map((r) => `${r.method} ${r.path}`), ms: result.timings });

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { readdir, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { ImageInfo, ImageStore } from "../builder/index.ts";
-import { APP_DIR_IN_IMAGE, buildFunction, CONTEXT_NODE_MODULES, ENTRY_IN_IMAGE, findMachineCode } from "../builder/index.ts";
+import { APP_DIR_IN_IMAGE, buildFunction, CONTEXT_NODE_MODULES, ENTRY_IN_IMAGE } from "../builder/index.ts";
 import { functionConfigFor, type FnrunConfig, type FunctionConfig } from "./config.ts";
 import type { DeploymentLog, DeploymentRecord } from "./deployments.ts";
 import type { PooledInstance } from "../runtime/function-pool.ts";
@@ -71,6 +71,11 @@ export class Deployer {
   }
 
   /** The settings of the function in `dir`: config.toml's when it names that folder, defaults otherwise. */
+  /** Function `name`'s config: config.toml's, else the defaults for a folder deployed with the CLI. Two functions may share a folder. */
+  configOf(name: string, dir: string): FunctionConfig {
+    return this.#opts.config.functions.get(name) ?? functionConfigFor(this.#opts.config, name, dir);
+  }
+
   configFor(dir: string): FunctionConfig {
     for (const fc of this.#opts.config.functions.values()) if (resolve(fc.dir) === dir) return fc;
     return functionConfigFor(this.#opts.config, basename(dir), dir);
@@ -128,8 +133,8 @@ export class Deployer {
       maxQueue: fc.maxQueue,
       memoryBytes: fc.memoryBytes,
       // A stem cell runs the base image with the defaults' /tmp; this image must be that base plus its bundle
-      // (and maybe its node_modules), with no machine code: see stemPlaceable().
-      stemCompatible: sitsOn(built.image, base) && fc.tmpBytes === this.#opts.config.defaults.tmpBytes && (await stemPlaceable(rootfs)),
+      // (and maybe its node_modules, native addons included: the code dir is mounted executable, read-only).
+      stemCompatible: sitsOn(built.image, base) && fc.tmpBytes === this.#opts.config.defaults.tmpBytes,
       // placeBundle also places its sibling app/node_modules, when the image has one.
       bundlePath: join(rootfs, ENTRY_IN_IMAGE),
       logFile: join(this.#opts.config.daemon.stateDir, "logs", `${fc.name}.log`),
@@ -171,16 +176,6 @@ function sitsOn(image: ImageInfo, base: ImageInfo): boolean {
   if (extra === 1) return true;
   const built = (image.config.history ?? []).filter((h) => !h.empty_layer).map((h) => h.created_by);
   return extra === 2 && built.at(-1) === `COPY ${CONTEXT_NODE_MODULES} ${APP_DIR_IN_IMAGE}/${CONTEXT_NODE_MODULES}`;
-}
-
-/**
- * Whether what a stem cell would load can run from its code dir. That dir is a noexec bind mount
- * (runtime/spec.ts: data, never code), so a native addon cannot be mapped from it ("failed to map
- * segment from shared object"): a function whose app/node_modules holds machine code starts cold
- * from its own image, where /app is part of the rootfs. Pure JavaScript node_modules are placed.
- */
-async function stemPlaceable(rootfs: string): Promise<boolean> {
-  return (await findMachineCode(join(rootfs, APP_DIR_IN_IMAGE, CONTEXT_NODE_MODULES))) === null;
 }
 
 async function hasEntry(dir: string): Promise<boolean> {

@@ -21,7 +21,7 @@ import {
   type FunctionRef, type LoadAnswer, type SpecializeOptions, type SpecializeTimings,
 } from "./stem-cell.ts";
 import {
-  generateSpec, withBindMount, withCgroupsPath, withCpuLimit, withHostname, withMaskedPaths, withMemoryLimit,
+  generateSpec, withBindMount, withCgroupsPath, withCodeMount, withCpuLimit, withHostname, withMaskedPaths, withMemoryLimit,
   withNamespaces, withNoCapabilities, withNoNewPrivileges, withPidsLimit, withProcess, withReadonlyPaths,
   withRlimitNofile, withRootfs, withSeccomp, withTmpfs, withUser, withUserNamespace, type Spec, type SpecOpt,
 } from "./spec.ts";
@@ -371,7 +371,7 @@ export function instanceSpec(opts: InstanceOptions, uid: number, gid: number, so
     ...isolation(opts.id, opts.limits),
     withTmpfs("/dev/shm", Math.min(opts.limits.tmpBytes, 64 * 1024 * 1024), 0o1777),
     withBindMount(sockDir, SOCKET_DIR_IN_IMAGE, false),
-    ...(opts.stem ? [withBindMount(join(dirname(sockDir), "code"), CODE_DIR_IN_IMAGE, true)] : []),
+    ...(opts.stem ? [withCodeMount(join(dirname(sockDir), "code"), CODE_DIR_IN_IMAGE)] : []),
   );
 }
 

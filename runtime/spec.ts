@@ -227,6 +227,18 @@ export function withTmpfs(dest: string, sizeBytes: number, mode: number): SpecOp
   };
 }
 
+/**
+ * Bind-mounts host `src` at `dest` read-only for code: executable (a native addon is mapped from
+ * it, as from the image's own /app), never writable, nosuid/nodev. The function can write only
+ * to noexec places (/tmp, /dev/shm, its socket dir), so what it can execute is what the image
+ * brought: no file it writes ever runs.
+ */
+export function withCodeMount(src: string, dest: string): SpecOpt {
+  return (s) => {
+    replaceMount(s, { destination: dest, type: "bind", source: src, options: ["rbind", "ro", "nosuid", "nodev"] });
+  };
+}
+
 /** Bind-mounts host `src` at `dest`; nosuid/nodev/noexec always (a data dir, never code). */
 export function withBindMount(src: string, dest: string, readonly: boolean): SpecOpt {
   return (s) => {

@@ -1,7 +1,7 @@
 /**
  * Real npm packages through a real daemon (`fnrun up`, runc containers, HTTP on 127.0.0.1):
- * better-sqlite3 answering with the rows it queried (cold from its own image: a stem cell's code
- * dir is noexec); figlet and mime (CommonJS, fs/path, __dirname), figlet's files placed into a
+ * better-sqlite3 answering with the rows it queried, from a stem cell (its addon mapped from the
+ * read-only, executable code dir) and cold from its own image; figlet and mime (CommonJS, fs/path, __dirname), figlet's files placed into a
  * stem cell; sharp with its prebuilt binary and libvips; a CommonJS function folder; a
  * function with its own require/__dirname shims. A redeploy whose addon is built for another
  * Node fails the build, and the revision that was serving keeps serving.
@@ -45,8 +45,6 @@ describe("npm packages with native code, served by a real daemon", { timeout: 60
     sqlite = join(work, "sqlite");
     // A copy the last test may break; its node_modules comes along (real files, no links).
     await cp(join(NATIVE, "sqlite"), sqlite, { recursive: true });
-    // The daemon deploys one function per folder: figcold needs its own copy of the folder.
-    await cp(join(NATIVE, "cjs-packages"), join(work, "figcold"), { recursive: true });
     d = await startDaemonProcess(`
 [gateway]
 listen = "127.0.0.1:0"
@@ -55,10 +53,13 @@ stem_cells = 1
 idle_timeout = "1s"
 [functions.sqlite]
 dir = "${sqlite}"
+[functions.sqlcold]
+dir = "${sqlite}" # the same folder as sqlite: two functions may share one
+tmp = "8MiB" # not the defaults' /tmp size, so never from a stem cell: always cold
 [functions.figlet]
 dir = "${NATIVE}/cjs-packages"
 [functions.figcold]
-dir = "${work}/figcold"
+dir = "${NATIVE}/cjs-packages"
 tmp = "8MiB" # not the defaults' /tmp size, so never from a stem cell: always cold, for comparison
 [functions.sharp]
 dir = "${NATIVE}/sharp"
@@ -74,18 +75,22 @@ dir = "${NATIVE}/shims"
     await rm(work, { recursive: true, force: true });
   });
 
-  test("better-sqlite3 answers with the rows it inserted and queried, cold from its own image even when a stem cell is ready", async () => {
-    // The stem's code dir is mounted noexec: an addon cannot be mapped from it (see gateway/deployer.ts stemPlaceable).
+  test("better-sqlite3 answers with the rows it inserted and queried, from a stem cell and cold from its own image", async () => {
     await until("sqlite to scale to zero and a stem cell to be ready", async () => {
       const [f, pool] = await Promise.all([fn(d, "sqlite"), control(d, "GET", "/v1/pool")]);
       return f.instances?.instances === 0 && pool.stemCells.ready === 1;
     }, 60_000);
     const res = await get(d, "/sqlite?names=ada,grace");
     assert.equal(res.status, 200, res.text);
-    assert.equal(res.start, "cold");
+    assert.equal(res.start, "stem", "the addon is mapped from the stem's code dir");
     const body = JSON.parse(res.text);
     assert.deepEqual(body.rows, ROWS.rows);
     assert.match(body.sqlite, /^3\.\d+\.\d+$/);
+    await until("sqlcold to scale to zero", async () => (await fn(d, "sqlcold")).instances?.instances === 0, 60_000);
+    const cold = await get(d, "/sqlcold?names=ada,grace");
+    assert.equal(cold.status, 200, cold.text);
+    assert.equal(cold.start, "cold");
+    assert.deepEqual(JSON.parse(cold.text), body, "the same folder deployed as a second function answers alike");
   });
 
   test("figlet reads its fonts from node_modules beside the bundle, placed into a stem cell, and bundled mime requires fs and path", async (t) => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
-  DEFAULT_DEVICES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, generateSpec, withBindMount, withCgroupsPath, withCpuLimit,
+  DEFAULT_DEVICES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, generateSpec, withBindMount, withCodeMount, withCgroupsPath, withCpuLimit,
   withHostname, withMaskedPaths, withMemoryLimit, withNamespaces, withNoCapabilities, withNoNewPrivileges, withPidsLimit,
   withProcess, withReadonlyPaths, withRlimitNofile, withRootfs, withSeccomp, withTmpfs, withUser, withUserNamespace,
 } from "../../runtime/spec.ts";
@@ -88,6 +88,13 @@ describe("generateSpec", () => {
       destination: "/run/fnrun", type: "bind", source: "/host/sock", options: ["rbind", "rw", "nosuid", "nodev", "noexec"],
     });
     assert.equal(s.mounts.find((m) => m.destination === "/data")!.options![1], "ro");
+  });
+
+  test("withCodeMount: read-only and executable (addons are mapped from it), never suid or devices", () => {
+    const s = generateSpec(withCodeMount("/host/code", "/run/fnrun-code"));
+    assert.deepEqual(s.mounts.find((m) => m.destination === "/run/fnrun-code"), {
+      destination: "/run/fnrun-code", type: "bind", source: "/host/code", options: ["rbind", "ro", "nosuid", "nodev"],
+    });
   });
 
   test("withMaskedPaths and withReadonlyPaths default to Docker's lists", () => {
