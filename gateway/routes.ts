@@ -12,9 +12,20 @@ export interface RouteSpec {
   path: string;
 }
 
+/** Answers remembered per table: a busy gateway sees the same few targets again and again. */
+const CACHE_ENTRIES = 1024;
+/** Longer paths are matched every time: the cache must not become a place to store big keys. */
+const CACHE_MAX_PATH = 256;
+
 export class RouteTable {
   readonly #router = new RegExpRouter<string>();
   readonly #byFunction: ReadonlyMap<string, readonly RouteSpec[]>;
+  /**
+   * `METHOD path` → function (or null): a Map hit costs a fraction of the router's match (its
+   * regex and result arrays). A table never changes, so an answer stays right; when full it is
+   * emptied, which keeps it bounded whatever paths clients send.
+   */
+  readonly #cache = new Map<string, string | null>();
 
   constructor(routes: ReadonlyMap<string, readonly RouteSpec[]>) {
     this.#byFunction = routes;
@@ -25,6 +36,17 @@ export class RouteTable {
 
   /** The function serving `method path`, or null. The first route added wins; HEAD falls back to GET (RFC 9110 §9.3.2). */
   match(method: string, path: string): string | null {
+    if (path.length > CACHE_MAX_PATH) return this.#match(method, path);
+    const key = `${method} ${path}`;
+    const hit = this.#cache.get(key);
+    if (hit !== undefined) return hit;
+    const found = this.#match(method, path);
+    if (this.#cache.size >= CACHE_ENTRIES) this.#cache.clear();
+    this.#cache.set(key, found);
+    return found;
+  }
+
+  #match(method: string, path: string): string | null {
     const found = this.#first(method, path);
     return found ?? (method === "HEAD" ? this.#first("GET", path) : null);
   }

@@ -60,9 +60,6 @@ export interface FunctionPoolOptions {
   start: () => Promise<Started>;
   /** Told about failures that no caller sees (a background start, a stop). */
   onError?: (err: unknown) => void;
-  /** Told when an instance was used (or made) and when it is gone: the manager's LRU order. */
-  onTouch?: (instanceId: string) => void;
-  onRetire?: (instanceId: string) => void;
 }
 
 interface Slot {
@@ -168,6 +165,18 @@ export class FunctionPool {
   }
 
   /**
+   * The instances evict() would stop now (idle, above minInstances) and when each was last
+   * used: the memory budget orders every pool's together, least recently used first, when it
+   * needs room (rarely), instead of keeping an LRU list up to date on every request.
+   */
+  evictable(): Array<{ id: string; lastUsed: number }> {
+    if (this.#slots.size <= this.#opts.minInstances) return [];
+    const out: Array<{ id: string; lastUsed: number }> = [];
+    for (const s of this.#slots) if (s.inflight === 0) out.push({ id: s.instance.id, lastUsed: s.lastUsed });
+    return out;
+  }
+
+  /**
    * Stops `instanceId` to free its memory, if it is idle and above minInstances (the memory
    * budget's eviction). Resolves when it is stopped; null when it may not be evicted.
    */
@@ -225,7 +234,6 @@ export class FunctionPool {
         released = true;
         slot.inflight--;
         slot.lastUsed = Date.now();
-        this.#opts.onTouch?.(slot.instance.id);
         if (outcome !== "ok") this.#retire(slot);
         this.#dispatch();
         this.#scale();
@@ -287,14 +295,12 @@ export class FunctionPool {
     }
     const now = Date.now();
     this.#slots.add({ instance, inflight: 0, lastUsed: now, readyAt: now, startMs: now - t0, started });
-    this.#opts.onTouch?.(instance.id);
     this.#dispatch();
     this.#checkDrained();
   }
 
   #retire(slot: Slot): Promise<void> {
     if (!this.#slots.delete(slot)) return Promise.resolve();
-    this.#opts.onRetire?.(slot.instance.id);
     return slot.instance.stop().catch((err) => this.#opts.onError?.(err));
   }
 

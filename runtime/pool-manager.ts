@@ -5,7 +5,6 @@
  * A deploy builds the new revision's pool and warms it before it takes traffic; the old
  * revision then drains, so a redeploy fails no request.
  */
-import { LRUCache } from "lru-cache";
 import { FunctionPool, type Lease, type PooledInstance, type Started } from "./function-pool.ts";
 import { MemoryBudget } from "./memory-budget.ts";
 import { atCapacity, functionNotFound, PoolError } from "./pool-errors.ts";
@@ -46,8 +45,6 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
   readonly #reaper: NodeJS.Timeout;
   readonly budget: MemoryBudget;
   readonly #stems: StemPool<S> | null;
-  /** Instance id → its pool, least recently used first: the budget's eviction order. */
-  readonly #recent = new LRUCache<string, FunctionPool>({ max: 1 << 14 }); // preallocated: far above any instance count a budget allows
   /** Starts that hold a reservation but have no instance yet, and who waits for one to settle. */
   #pendingStarts = 0;
   #settleWaiters: Array<() => void> = [];
@@ -104,8 +101,6 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
       idleTimeoutMs: this.#opts.idleTimeoutMs,
       start: () => this.#start(def),
       onError: this.#opts.onError,
-      onTouch: (id) => this.#recent.set(id, pool),
-      onRetire: (id) => this.#recent.delete(id),
     });
     try {
       await pool.warm(Math.max(1, def.minInstances));
@@ -265,10 +260,12 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
         continue;
       }
       let evicted: Promise<void> | null = null;
-      for (const id of this.#recent.rkeys()) {
-        const pool = this.#recent.peek(id);
-        if (!pool || pool.name === forFn) continue;
-        evicted = pool.evict(id);
+      // Idle instances of other functions, least recently used first.
+      const idle: Array<{ id: string; lastUsed: number; pool: FunctionPool }> = [];
+      for (const { pool } of this.#pools.values()) if (pool.name !== forFn) for (const c of pool.evictable()) idle.push({ ...c, pool });
+      idle.sort((a, b) => a.lastUsed - b.lastUsed);
+      for (const c of idle) {
+        evicted = c.pool.evict(c.id);
         if (evicted) break;
       }
       if (evicted) {

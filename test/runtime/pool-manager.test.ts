@@ -39,4 +39,28 @@ describe("PoolManager: the memory budget under concurrent starts", () => {
       await pm.destroy();
     }
   });
+
+  test("room is made by stopping the least recently used idle instance of another function", async () => {
+    const stopped: string[] = [];
+    const pm = new PoolManager({
+      memoryBudgetBytes: 300 * MiB,
+      idleTimeoutMs: 60_000,
+      startCold: async (d) => ({ id: d.name, dispatcher: unused, stop: async () => void stopped.push(d.name) }),
+    });
+    try {
+      for (const name of ["a", "b", "c"]) await pm.deploy(def(name));
+      // Used in the order c, a, b (each lease released ms apart): c is the least recently used.
+      for (const name of ["c", "a", "b"]) {
+        (await pm.acquire(name)).release("ok");
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await pm.deploy(def("d"));
+      assert.deepEqual(stopped, ["c"]);
+      (await pm.acquire("a")).release("ok");
+      await pm.deploy(def("e"));
+      assert.deepEqual(stopped, ["c", "b"], "a was used since; b is the least recently used now");
+    } finally {
+      await pm.destroy();
+    }
+  });
 });
