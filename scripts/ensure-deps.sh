@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # command → Debian package, when they differ
 want=(runc)
 case "${1:-}" in
-  --test) want+=(skopeo umoci docker-registry buildah openssl chromium) ;; # openssl: the registry token test's certificate; chromium: the web console test's browser (driven by playwright-core, whose own download is not used)
+  --test) want+=(skopeo umoci docker-registry buildah openssl chromium make g++ python3) ;; # make, g++, python3: node-gyp compiles better-sqlite3 for the native package tests # openssl: the registry token test's certificate; chromium: the web console test's browser (driven by playwright-core, whose own download is not used)
   --bench) want+=(wrk) ;;
 esac
 missing=()
@@ -31,6 +31,12 @@ fi
 # Test fixtures with real npm packages (better-sqlite3 compiles from source, ~2 min on 2 cores:
 # its prebuilt download is unreachable here), from their committed lock files.
 if [ "${1:-}" = "--test" ]; then
+  # node-gyp builds against the headers of the node that runs here; without nodedir it would try to
+  # download them from nodejs.org, which this machine cannot reach.
+  node_prefix=$(dirname "$(dirname "$(command -v node)")")
+  if [ -z "$(npm config get nodedir 2>/dev/null | grep -v '^undefined$' || true)" ] && [ -f "$node_prefix/include/node/node.h" ]; then
+    export npm_config_nodedir="$node_prefix"
+  fi
   for lock in test/fixtures/native/*/package-lock.json; do
     d=$(dirname "$lock")
     if [ ! -d "$d/node_modules" ] || [ "$lock" -nt "$d/node_modules/.package-lock.json" ]; then
