@@ -8,7 +8,9 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { Transform, type TransformCallback } from "node:stream";
+import type { Socket } from "node:net";
 import type { Dispatcher } from "undici";
+import { Deadlines, type Timed } from "./deadlines.ts";
 import type { Lease, Outcome } from "../runtime/function-pool.ts";
 import { GatewayError, httpErrorFor } from "./errors.ts";
 
@@ -55,6 +57,15 @@ export function requestHeaders(raw: string[], out: string[]): number {
 
 const kExchange = Symbol("fnrun.exchange");
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange | null };
+/** The exchange a client connection is in now, and whether its one close listener is in place. */
+const kCurrent = Symbol("fnrun.current");
+const kWatched = Symbol("fnrun.watched");
+type TaggedSocket = Socket & { [kCurrent]?: Exchange | null; [kWatched]?: boolean };
+
+/** performance.now()'s epoch: epoch ms without a clock call of their own. */
+const TIME_ORIGIN = performance.timeOrigin;
+/** Every exchange's function timeout (one interval, no timer per request). */
+const deadlines = new Deadlines();
 
 let seq = 0;
 const ID_PREFIX = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
@@ -115,7 +126,7 @@ export interface ExchangeInit {
 }
 
 /** One request proxied to one leased instance: the undici dispatch handler for it. */
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements Dispatcher.DispatchHandler, Timed {
   readonly req: IncomingMessage;
   readonly res: TaggedResponse;
   readonly lease: Lease;
@@ -134,7 +145,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
   dispatchedAt = 0;
   handlerMs = 0;
 
-  #timer: NodeJS.Timeout | null = null;
+  // Timed: the links of deadlines.ts's list.
+  deadlineAt = 0;
+  prevTimed: Timed | null = null;
+  nextTimed: Timed | null = null;
+  timedList: Timed["timedList"] = null;
   #abort: ((err?: Error) => void) | null = null;
   #cancel: Error | null = null;
   #ended = false;
@@ -159,18 +174,35 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   #start(init: ExchangeInit): void {
     const { req, res } = this;
-    this.#timer = setTimeout(onTimer, this.timeoutMs, this);
+    // From the dispatch, as the function sees it (its x-fnrun-deadline), not from the arrival.
+    const now = performance.now();
+    deadlines.add(this, this.timeoutMs, now);
+    // A client that goes away closes its connection: one listener per connection, not per request.
+    // Pipelined requests share a connection, so any but the connection's current one use their response's.
+    // (The response still points at us: its drain listener, under backpressure, finds us there.)
     this.res[kExchange] = this;
-    res.on("close", onResponseClose);
+    const socket = req.socket as TaggedSocket;
+    if (!socket[kCurrent]) {
+      socket[kCurrent] = this;
+      if (!socket[kWatched]) {
+        socket[kWatched] = true;
+        socket.on("close", onSocketClose);
+      }
+    } else res.on("close", onResponseClose);
     const headers = init.headers;
-    headers.push("x-fnrun-invocation-id", this.invocationId, "x-fnrun-deadline", String(Date.now() + this.timeoutMs));
+    headers.push("x-fnrun-invocation-id", this.invocationId, "x-fnrun-deadline", String(Math.round(TIME_ORIGIN + now) + this.timeoutMs));
     let body: BodyLimit | null = null;
     if (init.body) {
       body = new BodyLimit(init.maxBodyBytes, this);
       req.pipe(body);
     }
-    this.dispatchedAt = performance.now();
+    this.dispatchedAt = now;
     this.lease.instance.dispatcher.dispatch({ method: req.method as Dispatcher.HttpMethod, path: init.path, headers, body }, this);
+  }
+
+  /** Timed: the function's timeout passed. */
+  expire(): void {
+    this.timeout();
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -258,7 +290,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
    */
   #crashed(err: Error): void {
     this.#ended = true; // nothing else answers meanwhile (timer, client close)
-    if (this.#timer) clearTimeout(this.#timer);
+    deadlines.remove(this);
     this.outcome = "crashed";
     const asked = this.lease.instance.oomKilled?.().catch(() => false) ?? Promise.resolve(false);
     void asked.then((oom) => {
@@ -324,8 +356,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #finish(): void {
     this.#ended = true;
     this.#held = null;
-    if (this.#timer) clearTimeout(this.#timer);
-    // The close listener stays (removing one costs more than the call it would save): it finds no exchange.
+    deadlines.remove(this);
+    const socket = this.req.socket as TaggedSocket;
+    if (socket[kCurrent] === this) socket[kCurrent] = null;
+    // A response's listeners (pipelining, backpressure) stay: removing one costs more than the call it would save.
     this.res[kExchange] = null;
     this.hooks.done(this);
   }
@@ -335,11 +369,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
 function onResponseClose(this: TaggedResponse): void {
   this[kExchange]?.clientClosed();
 }
+function onSocketClose(this: TaggedSocket): void {
+  this[kCurrent]?.clientClosed();
+}
 function onResponseDrain(this: TaggedResponse): void {
   this[kExchange]?.resumeUpstream();
-}
-function onTimer(ex: Exchange): void {
-  ex.timeout();
 }
 function flushHeld(ex: Exchange): void {
   ex.flushHeld();
