@@ -7,7 +7,7 @@
  */
 import type { IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import { labels, objectName, selector } from "./naming.ts";
-import { drainEnv, functionContainer, functionEnv, functionPod, probes, PORT, type ExportedFunction, type PodOptions } from "./pod.ts";
+import { drainEnv, functionContainer, functionEnv, functionPod, listenPort, probes, type ExportedFunction, type PodOptions } from "./pod.ts";
 
 export interface DeploymentOptions extends PodOptions {
   namespace?: string;
@@ -22,8 +22,9 @@ export function minReplicas(minInstances: number): number {
 
 export function deployment(fn: ExportedFunction, opts: DeploymentOptions): IDeployment {
   const name = fn.config.name;
-  const container = functionContainer(fn, functionEnv(fn, [{ name: "PORT", value: String(PORT) }, drainEnv(fn.config)]), {
-    ports: [{ name: "http", containerPort: PORT, protocol: "TCP" }],
+  const port = listenPort(fn.config);
+  const container = functionContainer(fn, functionEnv(fn, [{ name: "PORT", value: String(port) }, drainEnv(fn.config)]), {
+    ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
     ...probes("http", true),
   });
   return {

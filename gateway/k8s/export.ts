@@ -27,7 +27,7 @@ import { httpRoute } from "./httproute.ts";
 import { ingress } from "./ingress.ts";
 import { knativeService } from "./knative.ts";
 import { checkRegistry, imageRef, objectName, secretName } from "./naming.ts";
-import type { ExportedFunction } from "./pod.ts";
+import { listenPortProblem, type ExportedFunction } from "./pod.ts";
 import { createSecretCommand, secretTemplate } from "./secret.ts";
 import { service } from "./service.ts";
 
@@ -73,6 +73,11 @@ export interface K8sExport {
 export const DEFAULT_GATEWAY = "fnrun";
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Whether a function gets pods that serve HTTP (a scheduled one with `routes = []` gets only its CronJob). */
+function serves(config: FunctionConfig): boolean {
+  return config.routes.length > 0 || !config.schedule;
+}
 
 /** Problems with the options alone (no functions needed). */
 export function optionProblems(o: K8sExportOptions): string[] {
@@ -122,6 +127,10 @@ export function exportK8s(deployed: DeployedFunction[], notDeployed: string[], o
       const why = cronJobScheduleProblem(d.config.schedule);
       if (why) problems.push(`functions.${d.config.name}.schedule: ${why}`);
     }
+    if (serves(d.config)) {
+      const why = listenPortProblem(d);
+      if (why) problems.push(why);
+    }
   }
   if (problems.length > 0) throw new K8sExportError(problems);
 
@@ -136,10 +145,9 @@ export function exportK8s(deployed: DeployedFunction[], notDeployed: string[], o
   for (const d of deployed) {
     const name = d.config.name;
     const fn: ExportedFunction = { ...d, image: imageRef(registry, name, d.digest) };
-    const serves = d.config.routes.length > 0 || !d.config.schedule;
     const objects: K8sObject[] = [];
-    if (serves && options.knative) objects.push(knativeService(fn, { namespace: ns }));
-    else if (serves) {
+    if (serves(d.config) && options.knative) objects.push(knativeService(fn, { namespace: ns }));
+    else if (serves(d.config)) {
       const scaled = needsHpa(d.config);
       objects.push(deployment(fn, { namespace: ns, autoscaled: scaled, userNamespaces: options.userNamespaces }), service(name, ns));
       if (scaled) objects.push(hpa(d.config, ns));

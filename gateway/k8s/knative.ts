@@ -17,7 +17,7 @@
  */
 import type { IService as IKnativeService } from "@kubernetes-models/knative/serving.knative.dev/v1/Service";
 import { labels, objectName } from "./naming.ts";
-import { drainEnv, functionContainer, functionEnv, probes, PORT, tmpVolume, type ExportedFunction } from "./pod.ts";
+import { drainEnv, functionContainer, functionEnv, listenPort, probes, tmpVolume, type ExportedFunction } from "./pod.ts";
 import { seconds } from "./quantities.ts";
 
 export interface KnativeOptions {
@@ -26,9 +26,11 @@ export interface KnativeOptions {
 
 export function knativeService(fn: ExportedFunction, opts: KnativeOptions): IKnativeService {
   const { config } = fn;
-  const container = functionContainer(fn, functionEnv(fn, [drainEnv(config)]), {
-    ports: [{ name: "http1", containerPort: PORT, protocol: "TCP" }],
-    ...probes(PORT, false),
+  const port = listenPort(config);
+  // Knative sets PORT from the container port itself and refuses a container env named PORT.
+  const container = functionContainer(fn, functionEnv(fn, [drainEnv(config)], ["PORT"]), {
+    ports: [{ name: "http1", containerPort: port, protocol: "TCP" }],
+    ...probes(port, false),
   });
   const { privileged: _notAccepted, ...securityContext } = container.securityContext!;
   container.securityContext = securityContext;

@@ -55,18 +55,58 @@ export interface ExportedFunction {
 }
 
 /**
+ * A literal env value as Kubernetes must be given it: the kubelet expands `$(NAME)` in an env
+ * `value` (to an earlier variable's value, PORT's for instance) and turns `$$` into `$`
+ * (kubernetes/kubernetes third_party/forked/golang/expansion), while fnrun passes values as
+ * written. Doubling every `$` makes the expansion give the value back unchanged. Values read
+ * from a Secret (`valueFrom`) are never expanded.
+ */
+export function literalEnvValue(value: string): string {
+  return value.replaceAll("$", () => "$$"); // a function: in a replacement string "$$" means "$"
+}
+
+/**
+ * The port a serving pod listens on. Outside fnrun the bootstrap listens on $PORT, the variable
+ * the function also reads in `env`: a function whose config.toml env sets PORT keeps its value
+ * (so `env` holds what it holds under fnrun) and its pods listen there, the container port,
+ * probes and Service following by the port's name; else 8080, the image's EXPOSE.
+ * listenPortProblem() refuses a PORT that cannot be a listen port.
+ */
+export function listenPort(config: FunctionConfig): number {
+  return config.env.PORT !== undefined ? Number(config.env.PORT) : PORT;
+}
+
+/**
+ * Why a serving function's PORT cannot be its pods' listen port, or null. At least 1024: the
+ * container runs as uid 1000 without capabilities, and a lower port needs CAP_NET_BIND_SERVICE
+ * (or a runtime that lowers net.ipv4.ip_unprivileged_port_start, which not every one does).
+ */
+export function listenPortProblem(fn: Pick<ExportedFunction, "config" | "secretKeys">): string | null {
+  const name = fn.config.name;
+  if (fn.secretKeys.includes("PORT")) {
+    return `functions.${name}: secret PORT: outside fnrun the image's bootstrap listens on $PORT, so its pods would listen on the secret's value, which the export never sees, while their probes and Service use the container port; keep it under another name (\`fnrun secret rm ${name} PORT\`, then \`fnrun secret set ${name} NAME\`)`;
+  }
+  const v = fn.config.env.PORT;
+  if (v === undefined || (/^[1-9][0-9]{3,4}$/.test(v) && Number(v) <= 65535)) return null;
+  return `functions.${name}.env.PORT: ${JSON.stringify(v)}: outside fnrun the image's bootstrap listens on $PORT, so the pods would listen there; set a port number from 1024 to 65535 (the container port, probes and Service follow it) or rename the variable`;
+}
+
+/**
  * The env of the function: config.toml's env, its secrets from the Secret (a secret overrides
  * an env key of the same name, as under fnrun), FNRUN_ENV_KEYS listing exactly those keys
- * (the function's `env` argument), then `extra` (PORT, FNRUN_RUN …).
+ * (the function's `env` argument), then `extra` (PORT, FNRUN_RUN …). A config key that `extra`
+ * sets (PORT = its own value, see listenPort) or that the platform sets itself (`platformSet`:
+ * Knative's PORT) is not written twice, but stays in FNRUN_ENV_KEYS.
  */
-export function functionEnv(fn: ExportedFunction, extra: EnvVar[]): EnvVar[] {
+export function functionEnv(fn: ExportedFunction, extra: EnvVar[], platformSet: string[] = []): EnvVar[] {
   const secrets = new Set(fn.secretKeys);
-  const plain = Object.keys(fn.config.env).filter((k) => !secrets.has(k)).sort();
-  const keys = [...new Set([...plain, ...fn.secretKeys])].sort();
+  const given = new Set([...extra.map((e) => e.name), ...platformSet]);
+  const keys = [...new Set([...Object.keys(fn.config.env), ...fn.secretKeys])].sort();
+  const plain = Object.keys(fn.config.env).filter((k) => !secrets.has(k) && !given.has(k)).sort();
   return [
     ...extra,
     { name: "FNRUN_ENV_KEYS", value: keys.join(",") },
-    ...plain.map((name): EnvVar => ({ name, value: fn.config.env[name] })),
+    ...plain.map((name): EnvVar => ({ name, value: literalEnvValue(fn.config.env[name]) })),
     // optional: false — a pod whose Secret is missing does not start (CreateContainerConfigError)
     // rather than running with the key absent.
     ...[...secrets].sort().map((key): EnvVar => ({ name: key, valueFrom: { secretKeyRef: { name: secretName(fn.config.name), key, optional: false } } })),

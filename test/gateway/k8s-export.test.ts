@@ -302,6 +302,37 @@ schedule = "0 9 * * 7"
     assert.deepEqual(find(e, "HTTPRoute", "writer").spec.rules[0].matches, [{ path: { type: "RegularExpression", value: "^/items/[^/]+$" }, method: "PUT" }]);
   });
 
+  test("env as the kubelet reads it: every `$` doubled (no $(VAR) expansion, no $$ → $); a function's own PORT is where its pods listen", () => {
+    const text = `[functions.shop]\ndir = "s"\nroutes = ["/shop"]\nenv = { PRICE = "$$5 or $(PORT)", PORT = "9090" }\n[functions.cron]\ndir = "c"\nroutes = []\nschedule = "0 3 * * *"\nenv = { PORT = "80" }\n`;
+    const e = run({}, deployed(text, {}));
+    const c = find(e, "Deployment", "shop").spec.template.spec.containers[0];
+    assert.deepEqual(c.env, [
+      { name: "PORT", value: "9090" },
+      { name: "FNRUN_DRAIN_TIMEOUT", value: "30s" },
+      { name: "FNRUN_ENV_KEYS", value: "PORT,PRICE" },
+      { name: "PRICE", value: "$$$$5 or $$(PORT)" },
+    ]);
+    assert.deepEqual(c.ports, [{ name: "http", containerPort: 9090, protocol: "TCP" }]);
+    assert.equal(c.readinessProbe.httpGet.port, "http");
+    // A CronJob's pod listens nowhere: its PORT is only the function's.
+    assert.ok(find(e, "CronJob", "cron").spec.jobTemplate.spec.template.spec.containers[0].env.some((v: any) => v.name === "PORT" && v.value === "80"));
+    const k = find(run({ knative: true }, deployed(text, {})), "Service", "shop", "serving.knative.dev/v1").spec.template.spec.containers[0];
+    assert.deepEqual(k.ports, [{ name: "http1", containerPort: 9090, protocol: "TCP" }]);
+    assert.equal(k.readinessProbe.httpGet.port, 9090);
+    assert.ok(!k.env.some((v: any) => v.name === "PORT"), "Knative sets PORT from the container port");
+    assert.equal(k.env.find((v: any) => v.name === "FNRUN_ENV_KEYS").value, "PORT,PRICE");
+
+    const bad = `[functions.low]\ndir = "l"\nenv = { PORT = "80" }\n[functions.word]\ndir = "w"\nenv = { PORT = "http" }\n[functions.hidden]\ndir = "h"\n`;
+    assert.throws(() => run({}, deployed(bad, { hidden: ["PORT"] })), (err: K8sExportError) => {
+      assert.deepEqual(err.problems, [
+        "functions.hidden: secret PORT: outside fnrun the image's bootstrap listens on $PORT, so its pods would listen on the secret's value, which the export never sees, while their probes and Service use the container port; keep it under another name (`fnrun secret rm hidden PORT`, then `fnrun secret set hidden NAME`)",
+        `functions.low.env.PORT: "80": outside fnrun the image's bootstrap listens on $PORT, so the pods would listen there; set a port number from 1024 to 65535 (the container port, probes and Service follow it) or rename the variable`,
+        `functions.word.env.PORT: "http": outside fnrun the image's bootstrap listens on $PORT, so the pods would listen there; set a port number from 1024 to 65535 (the container port, probes and Service follow it) or rename the variable`,
+      ]);
+      return true;
+    });
+  });
+
   test("paths, names and quantities", () => {
     assert.deepEqual(analyzePath("/"), { kind: "exact", value: "/", regex: "^/$" });
     assert.deepEqual(analyzePath("/*"), { kind: "prefix", value: "/", regex: "^/.*$" });
