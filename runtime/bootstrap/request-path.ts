@@ -2,17 +2,20 @@
  * @module runtime/bootstrap/request-path
  * The request conversion: node's request → the function's `fetch(request, env, ctx)` → its
  * Response written back. Shared by fnrun's socket mode and the standalone TCP mode; what
- * listens, routes platform paths and drains lives elsewhere, so this file alone can be
- * replaced by a faster conversion.
+ * listens, routes platform paths and drains lives elsewhere.
  *
- * @hono/node-server turns node's request into a Request lazily and writes the Response back on
- * its fast paths; its lightweight Request/Response globals (overrideGlobalObjects) are what the
- * function constructs too, so a `new Response("text")` is written without a web stream (a
- * hand-written conversion cost ~90 µs a request, five times bare node:http).
+ * No web-platform layer sits in between: the Request is a light one made from node's request
+ * (web/request.ts: method, url and the raw headers, the body read from node's request only
+ * when the function reads it), and the Response the function makes with the light global
+ * class is written from what it holds (response-writer.ts). node's own fetch classes (its
+ * undici, ~50 ms of CPU to load) are not loaded for either; @hono/node-server, which this
+ * replaced, loaded them and node:http2 at boot (runtime/README.md has the measurements).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { getRequestListener } from "@hono/node-server";
 import { describe, messageOf, settled, type Ctx, type Env, type Handler } from "./function-module.ts";
+import { writeResponse } from "./response-writer.ts";
+import { FnRequest } from "./web/request.ts";
+import { FnResponse } from "./web/response.ts";
 
 /** What the platform says about one request: fnrun's gateway headers, or the standalone front's own id. */
 export interface Platform {
@@ -37,14 +40,6 @@ export interface FunctionListenerOptions {
   waitUntil?: (p: Promise<unknown>) => void;
 }
 
-/** The answer for a function that threw or failed to load: 502, JSON, and x-fnrun-error saying which (the gateway strips it). */
-export function errorResponse(kind: "threw" | "init", error: string, err: unknown): Response {
-  return new Response(JSON.stringify({ error, message: messageOf(err) }), {
-    status: 502,
-    headers: { "content-type": "application/json", "x-fnrun-error": kind },
-  });
-}
-
 /** A small JSON answer of the bootstrap's own (not the function's). */
 export function sendJson(res: ServerResponse, status: number, value: unknown, fnrunError?: string): void {
   const body = JSON.stringify(value);
@@ -54,45 +49,74 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, fn
   res.end(body);
 }
 
+/** A request target the url can be built from as it is: origin-form with no character the URL parser would change, no dot segment. */
+const PLAIN_TARGET = /^\/[!$&(-;=?-[\]_a-z~]*$/;
+const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/;
+/** A Host the URL parser keeps as it is: lower-case name, no default port (80), no leading zero. */
+const PLAIN_HOST = /^[a-z0-9._-]+(?::(?!80$)[1-9]\d{0,4})?$/;
+
 /**
- * Node builds its fetch classes lazily; the first use costs ~25 ms (FACTS.md), and far more
- * under a 0.5-core CFS quota that the boot has already used up. Paid before listening (the
- * socket's name, or the open TCP port a readiness probe sees, means "ready"): measured, warming
- * after listen made "ready" ~40 ms sooner but the first response ~45 ms later.
+ * The Request's url: `http://<Host><target>`, as the URL parser would serialize it (the Fetch
+ * standard's Request.url is always parsed). The common case is concatenated; anything the
+ * parser might change (upper-case host, port 80, dot segments, characters it escapes) goes
+ * through new URL(). Throws a TypeError for a target that is no URL.
  */
-export function warmFetchClasses(): void {
-  new Response(new Request("http://warm/", { method: "POST", body: "x", headers: new Headers({ a: "b" }) }).body);
+export function requestUrl(req: IncomingMessage): string {
+  const target = req.url ?? "/";
+  if (target.charCodeAt(0) !== 47 /* / */) {
+    // absolute-form (RFC 9112 §3.2.2), e.g. a client that thinks it talks to a proxy; or "*".
+    return new URL(target).href;
+  }
+  let host = "localhost"; // HTTP/1.0 may omit Host (node refuses an HTTP/1.1 request without one)
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 4 && raw[i].toLowerCase() === "host") {
+      host = raw[i + 1];
+      break;
+    }
+  }
+  const url = `http://${host}${target}`;
+  if (PLAIN_HOST.test(host) && PLAIN_TARGET.test(target) && !DOT_SEGMENT.test(target)) return url;
+  const parsed = new URL(url);
+  if (parsed.pathname.charCodeAt(0) !== 47 || parsed.host === "") throw new TypeError(`invalid request target or Host: ${JSON.stringify(target)}, ${JSON.stringify(host)}`);
+  return parsed.href;
 }
 
 /** node's (req, res) listener that calls the slot's function. */
 export function createFunctionListener(o: FunctionListenerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { slot, env } = o;
   const waitUntil = o.waitUntil ?? settled;
-  return getRequestListener(
-    async (request, bindings) => {
-      const fn = slot.handler;
-      if (!fn) return errorResponse("init", "function failed to initialize", slot.initError);
-      const platform = (bindings.incoming as PlatformRequest)[kPlatform] ?? {};
-      const ctx: Ctx = {
-        waitUntil,
-        passThroughOnException() {},
-        deadline: platform.deadline,
-        invocationId: platform.invocationId,
-      };
-      try {
-        const response = await fn(request, env, ctx);
-        if (!(response instanceof Response)) throw new TypeError(`function returned ${describe(response)}, not a Response`);
-        return response;
-      } catch (err) {
-        console.error("fnrun: function threw:", err);
-        return errorResponse("threw", "function threw", err);
-      }
-    },
-    {
-      errorHandler: (err) => {
-        console.error("fnrun: response body failed:", err);
-        return errorResponse("threw", "function threw", err);
-      },
-    },
-  );
+  return async (req, res) => {
+    const fn = slot.handler;
+    if (!fn) return sendJson(res, 502, { error: "function failed to initialize", message: messageOf(slot.initError) }, "init");
+    let url: string;
+    try {
+      url = requestUrl(req);
+    } catch (err) {
+      return sendJson(res, 400, { error: "bad request", message: messageOf(err) });
+    }
+    const platform = (req as PlatformRequest)[kPlatform] ?? {};
+    const ctx: Ctx = {
+      waitUntil,
+      passThroughOnException() {},
+      deadline: platform.deadline,
+      invocationId: platform.invocationId,
+    };
+    let response: unknown;
+    try {
+      response = fn(FnRequest.fromIncoming(req, res, url) as unknown as Request, env, ctx);
+      if (typeof (response as Promise<unknown> | null)?.then === "function") response = await response;
+      if (!(response instanceof FnResponse)) throw new TypeError(`function returned ${describe(response)}, not a Response`);
+    } catch (err) {
+      console.error("fnrun: function threw:", err);
+      return sendJson(res, 502, { error: "function threw", message: messageOf(err) }, "threw");
+    }
+    try {
+      await writeResponse(res, response as Response);
+    } catch (err) {
+      console.error("fnrun: response body failed:", err);
+      if (!res.headersSent) sendJson(res, 502, { error: "function threw", message: messageOf(err) }, "threw");
+      else res.destroy(err as Error);
+    }
+  };
 }

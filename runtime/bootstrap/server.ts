@@ -10,14 +10,17 @@
  * - `FNRUN_RUN=scheduled` (or the first argument `scheduled`): one scheduled() run, then exit
  *   with its outcome (scheduled-once.ts).
  *
- * Bundled into one file with its one dependency, @hono/node-server (build.ts).
+ * Bundled into one file (build.ts), with no dependency: requests and responses are the light
+ * fetch classes of web/, installed as the globals before the function is imported.
  */
 import { drainTimeoutMs } from "./drain.ts";
 import { listenTarget } from "./listener.ts";
 import { runScheduledOnce } from "./scheduled-once.ts";
 import { serveOnSocket } from "./socket-mode.ts";
 import { serveStandalone } from "./standalone.ts";
+import { installWebGlobals } from "./web/globals.ts";
 
+installWebGlobals();
 process.on("unhandledRejection", (err) => console.error("fnrun: unhandled rejection:", err));
 
 /** What this process is asked to do: `serve` or `scheduled`, from FNRUN_RUN or the first argument. */

@@ -13,7 +13,7 @@ import { runTagged, tagStream } from "./console-tag.ts";
 import { functionEnv, loadFunction, type LoadedFunction } from "./function-module.ts";
 import { listenOnSocket } from "./listener.ts";
 import { takePlatformHeaders } from "./platform-headers.ts";
-import { createFunctionListener, kPlatform, sendJson, warmFetchClasses, type PlatformRequest } from "./request-path.ts";
+import { createFunctionListener, kPlatform, sendJson, type PlatformRequest } from "./request-path.ts";
 import { handleScheduled, SCHEDULED_PATH } from "./scheduled-endpoint.ts";
 import { handleLoad, LOAD_PATH, settle, warmUp, type InstanceState } from "./stem.ts";
 
@@ -55,6 +55,5 @@ export async function serveOnSocket(socketDir: string, entry: string | undefined
   server.keepAliveTimeout = 0;
   server.headersTimeout = 0;
   server.requestTimeout = 0; // the gateway owns timeouts (x-fnrun-deadline)
-  warmFetchClasses();
   await listenOnSocket(server, socketDir, state.phase === "stem" ? (tmp) => warmUp(state, tmp) : undefined);
 }

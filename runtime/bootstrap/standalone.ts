@@ -13,12 +13,11 @@
  * and Kubernetes restarts it (CrashLoopBackOff) with the error in its log.
  */
 import { createServer, ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
-import { randomBytes } from "node:crypto";
 import { Drain } from "./drain.ts";
 import { functionEnv, loadFunction, type Handler } from "./function-module.ts";
 import { listenOnTcp } from "./listener.ts";
 import { takePlatformHeaders } from "./platform-headers.ts";
-import { createFunctionListener, kPlatform, sendJson, warmFetchClasses, type PlatformRequest } from "./request-path.ts";
+import { createFunctionListener, kPlatform, sendJson, type PlatformRequest } from "./request-path.ts";
 
 const PLATFORM_PREFIX = "/__fnrun";
 /** The readiness/liveness probe (`fnrun export k8s` points Kubernetes at it). */
@@ -54,7 +53,7 @@ function filtered(headers: OutgoingHttpHeaders | unknown[]): OutgoingHttpHeaders
   return out ?? headers;
 }
 
-/** A response that drops what the gateway would drop, whoever writes its head (@hono/node-server, sendJson, node itself). */
+/** A response that drops what the gateway would drop, whoever writes its head (response-writer.ts, sendJson, node itself). */
 class StandaloneResponse extends ServerResponse {}
 const writeHead = ServerResponse.prototype.writeHead as (this: ServerResponse, status: number, ...rest: unknown[]) => ServerResponse;
 StandaloneResponse.prototype.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
@@ -71,8 +70,11 @@ function isPlatformPath(url: string): boolean {
   return Number.isNaN(c) || c === 47 /* / */ || c === 63; /* ? */
 }
 
-/** Invocation ids: unique per container (a random prefix: every container's pid is 1) and cheap (a counter). */
-const ID_PREFIX = randomBytes(4).toString("hex");
+/**
+ * Invocation ids: unique per container (a random prefix: every container's pid is 1) and cheap (a counter).
+ * node:crypto is imported only here, in this mode: loading it costs every start ~4 ms of CPU.
+ */
+let idPrefix = "";
 let seq = 0;
 
 export interface StandaloneOptions {
@@ -90,6 +92,7 @@ export async function serveStandalone(o: StandaloneOptions): Promise<void> {
     console.error("fnrun: no function to serve: FNRUN_ENTRY is not set (is this fnrun's base image?): run a function image, or set FNRUN_ENTRY to the path of a function's bundle");
     process.exit(1);
   }
+  idPrefix = (await import("node:crypto")).randomBytes(4).toString("hex");
   const env = functionEnv();
   let handler: Handler;
   try {
@@ -120,11 +123,12 @@ export async function serveStandalone(o: StandaloneOptions): Promise<void> {
       return sendJson(res, 400, RESERVED_BODY);
     }
     takePlatformHeaders(req); // a client's x-fnrun-* are dropped, never trusted
-    (req as PlatformRequest)[kPlatform] = { invocationId: `${ID_PREFIX}-${(++seq).toString(36)}` };
+    (req as PlatformRequest)[kPlatform] = { invocationId: `${idPrefix}-${(++seq).toString(36)}` };
     void serveFunction(req, res);
   });
 
-  warmFetchClasses();
+  // No warm-up of node's fetch classes before the port opens: the light ones (web/) serve a
+  // function that does not call fetch() itself, and the first request finds them compiled enough.
   let port: number;
   try {
     port = await listenOnTcp(server, o.port);

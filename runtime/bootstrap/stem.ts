@@ -9,6 +9,7 @@ import { request as httpRequest, type IncomingMessage, type ServerResponse } fro
 import { unlinkSync, writeFileSync } from "node:fs";
 import { loadFunction, messageOf, type Env, type Handler, type LoadedFunction, type ScheduledHandler } from "./function-module.ts";
 import { sendJson, type FunctionSlot } from "./request-path.ts";
+import { warmNodeFetchClasses } from "./web/globals.ts";
 
 /** The one path a stem cell is specialized through; reserved in every instance (409 once loaded). */
 export const LOAD_PATH = "/__fnrun/load";
@@ -33,14 +34,7 @@ export function settle(state: InstanceState, loaded: LoadedFunction | undefined,
 
 /** The stem cell's load request: `{ entry, env }`, validated (it comes from the runtime, but a bug there must not half-load). */
 async function readLoadRequest(req: IncomingMessage): Promise<{ entry: string; env: Env }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > MAX_LOAD_BODY) throw new TypeError(`load request larger than ${MAX_LOAD_BODY} bytes`);
-    chunks.push(c);
-  }
-  const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { entry?: unknown; env?: unknown };
+  const body = JSON.parse(await readSmallBody(req)) as { entry?: unknown; env?: unknown };
   if (typeof body.entry !== "string" || !body.entry.startsWith("/")) throw new TypeError("load request: `entry` must be an absolute path");
   const env: Env = {};
   if (body.env !== undefined) {
@@ -51,6 +45,23 @@ async function readLoadRequest(req: IncomingMessage): Promise<{ entry: string; e
     }
   }
   return { entry: body.entry, env };
+}
+
+/** A request body of at most MAX_LOAD_BODY bytes as text (events, not `for await`: a stem start waits for it). */
+function readSmallBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_LOAD_BODY) {
+        req.destroy();
+        reject(new TypeError(`load request larger than ${MAX_LOAD_BODY} bytes`));
+      } else chunks.push(c);
+    });
+    req.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.once("error", reject);
+  });
 }
 
 /** `/__fnrun/load`: GET the state; POST specializes a stem cell (the function's env into process.env and `env`, then the import). */
@@ -99,9 +110,11 @@ const WARM_HANDLER: Handler = (request) =>
 
 /**
  * A stem cell has time now and none later: while still on its temporary socket name, it runs
- * a load request and a function's request path (HTTP parser, body streams, sendResponse) once
- * each, then imports two throwaway modules, so that their first use after specialization is
- * not also their first compilation.
+ * a load request and a function's request path (HTTP parser, the light Request and Response,
+ * a streamed body both ways) twice, loads node's own fetch classes (what fetch(), FormData or a
+ * function's own `new Request()` use: ~50 ms of CPU a cold start does not pay unless its
+ * function needs them), then imports two throwaway modules, so that their first use after
+ * specialization is not also their first compilation.
  */
 export async function warmUp(state: InstanceState, tmpSocket: string): Promise<void> {
   state.warming = true;
@@ -112,6 +125,7 @@ export async function warmUp(state: InstanceState, tmpSocket: string): Promise<v
       await selfRequest(tmpSocket, "GET", "/warm");
       await selfRequest(tmpSocket, "POST", "/warm", "warm ".repeat(64));
     }
+    warmNodeFetchClasses();
   } catch (err) {
     console.error("fnrun: stem warm-up failed (serving anyway):", err);
   } finally {
