@@ -6,10 +6,11 @@
  * Instance.specialize() runs them in that order (limits before the import, so the import
  * already runs under the function's memory and CPU) and keeps the instance's bookkeeping.
  */
+import { linkSync, lstatSync, statSync } from "node:fs";
 import { chmod, constants, copyFile, link, lstat, mkdir, readdir, readlink, stat, symlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Dispatcher } from "undici";
-import { writeLimits } from "./cgroup.ts";
+import { containerCgroupPaths, writeLimitsAt } from "./cgroup.ts";
 import { RuntimeError } from "./errors.ts";
 import type { Runc } from "./runc.ts";
 
@@ -68,6 +69,17 @@ export interface SpecializeTimings {
  */
 export async function placeBundle(bundlePath: string, codeDir: string): Promise<"link" | "copy"> {
   const modules = join(dirname(bundlePath), "node_modules");
+  // The common case (an image store's bundle, no node_modules beside it) in three syscalls, done
+  // synchronously: a stem start waits for it, and each trip through libuv's thread pool cost
+  // ~0.3 ms on a loaded 2-core machine.
+  if (linkable(statSync(bundlePath, { throwIfNoEntry: false })) && lstatSync(modules, { throwIfNoEntry: false }) === undefined) {
+    try {
+      linkSync(bundlePath, join(codeDir, "index.mjs"));
+      return "link";
+    } catch {
+      // EXDEV, EMLINK, EPERM: the general path below copies.
+    }
+  }
   const [how] = await Promise.all([
     placeFile(bundlePath, join(codeDir, "index.mjs")),
     lstat(modules).then(
@@ -78,10 +90,15 @@ export async function placeBundle(bundlePath: string, codeDir: string): Promise<
   return how;
 }
 
+/** A regular file owned by root, world-readable, without setuid/setgid: safe to share by a hard link. */
+function linkable(st: { isFile(): boolean; uid: number; mode: number } | undefined): boolean {
+  return st !== undefined && st.isFile() && st.uid === 0 && (st.mode & 0o6004) === 0o004;
+}
+
 async function placeFile(src: string, target: string): Promise<"link" | "copy"> {
   const st = await stat(src);
   if (!st.isFile()) throw new Error(`\`${src}\` is not a regular file`);
-  if (st.uid === 0 && (st.mode & 0o6004) === 0o004) {
+  if (linkable(st)) {
     try {
       await link(src, target);
       return "link";
@@ -111,13 +128,13 @@ async function placeTree(src: string, dest: string): Promise<void> {
 }
 
 /**
- * Sets the function's limits in the container's cgroup by writing the kernel files (~0.2 ms);
- * `runc update` (~7 ms) only if that fails. Both failing (e.g. EBUSY: the memory in use is
- * above the new limit) is FNRUN_SPECIALIZE.
+ * Sets the function's limits in the container's cgroup by writing the kernel files
+ * synchronously, at the paths its id gives (~0.2 ms in all); `runc update` (~7 ms) only if that
+ * fails. Both failing (e.g. EBUSY: the memory in use is above the new limit) is FNRUN_SPECIALIZE.
  */
-export async function applyLimits(pid: number, id: string, runc: Runc, limits: SpecializeOptions["limits"]): Promise<"files" | "runc"> {
+export async function applyLimits(_pid: number, id: string, runc: Runc, limits: SpecializeOptions["limits"]): Promise<"files" | "runc"> {
   try {
-    await writeLimits(pid, limits);
+    writeLimitsAt(containerCgroupPaths(id), limits);
     return "files";
   } catch (direct) {
     try {
