@@ -14,7 +14,7 @@
  */
 import type { DaemonProcess } from "./daemon.ts";
 import type { FloorKind, Floors } from "./floors.ts";
-import { get, sleep, waitFor } from "./lib.ts";
+import { get, sleep, waitFor, type Sample } from "./lib.ts";
 
 export interface GatewayTarget {
   daemon: DaemonProcess;
@@ -69,6 +69,8 @@ export async function measureColdStarts(opts: {
   /** Rounds run first and thrown away (page cache, JIT of the daemon's paths). */
   warmupRounds?: number;
   onRound?: (i: number) => void;
+  /** Each kept gateway sample, with how it was served (e.g. to read its server-timing). */
+  onSample?: (kind: "cold" | "stem", sample: Sample) => void;
 }): Promise<ColdStartResult> {
   const floors = Object.fromEntries(FLOORS.map((k) => [k, [] as number[]])) as Record<FloorKind, number[]>;
   const res: ColdStartResult = { rounds: opts.rounds, floors, cold: [], stem: [], coldKinds: {}, stemKinds: {}, stemCellsAvailable: false, startHeader: false, stemCells: opts.stemCells };
@@ -101,7 +103,10 @@ export async function measureColdStarts(opts: {
       if (!keep) continue;
       kinds[kind] = (kinds[kind] ?? 0) + 1;
       const wanted = into === res.cold ? "cold" : "stem";
-      if (kind === wanted || kind === `inferred:${wanted}`) into.push(s.ms);
+      if (kind === wanted || kind === `inferred:${wanted}`) {
+        into.push(s.ms);
+        opts.onSample?.(wanted, s);
+      }
     }
     opts.onRound?.(i - warmup);
   }
