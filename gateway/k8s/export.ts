@@ -108,6 +108,18 @@ export function optionProblems(o: K8sExportOptions): string[] {
   return p;
 }
 
+/** Env names Knative sets in every container itself; its webhook refuses a Service that sets them. */
+const KNATIVE_RESERVED = ["K_SERVICE", "K_CONFIGURATION", "K_REVISION"];
+
+function knativeEnvProblems(d: DeployedFunction): string[] {
+  const name = d.config.name;
+  return KNATIVE_RESERVED.flatMap((k) => {
+    if (d.config.env[k] !== undefined) return [`functions.${name}.env.${k}: Knative sets ${k} in every container and refuses a Service that sets it; rename the variable (or export without --knative)`];
+    if (d.secretKeys.includes(k)) return [`functions.${name}: secret ${k}: Knative sets ${k} in every container and refuses a Service that sets it; keep it under another name (\`fnrun secret rm ${name} ${k}\`, then \`fnrun secret set ${name} NAME\`)`];
+    return [];
+  });
+}
+
 /**
  * The objects for `deployed` (sorted by name). `notDeployed`: functions config.toml names that
  * the daemon has no revision of. `defaultTimezone`: the daemon's zone, for schedules without one.
@@ -130,6 +142,7 @@ export function exportK8s(deployed: DeployedFunction[], notDeployed: string[], o
     if (serves(d.config)) {
       const why = listenPortProblem(d);
       if (why) problems.push(why);
+      if (options.knative) problems.push(...knativeEnvProblems(d));
     }
   }
   if (problems.length > 0) throw new K8sExportError(problems);

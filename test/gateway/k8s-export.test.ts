@@ -295,6 +295,17 @@ schedule = "0 9 * * 7"
     assert.throws(() => run({ gateway: "main" }), /--gateway goes with --routes httproute/);
   });
 
+  test("--knative refuses env and secrets Knative sets itself (K_SERVICE, K_CONFIGURATION, K_REVISION), naming the fix", () => {
+    const text = `[functions.kn]\ndir = "k"\nenv = { K_SERVICE = "mine" }\n`;
+    const fns = deployed(text, { kn: ["K_REVISION"] });
+    assert.throws(() => run({ knative: true }, fns), (err: Error) => {
+      assert.match(err.message, /functions\.kn\.env\.K_SERVICE: Knative sets K_SERVICE in every container and refuses a Service that sets it; rename the variable/);
+      assert.match(err.message, /functions\.kn: secret K_REVISION: .*fnrun secret rm kn K_REVISION/);
+      return true;
+    });
+    assert.ok(run({}, fns), "a Deployment may set them");
+  });
+
   test("two functions on one Ingress path are refused with the way out; as HTTPRoutes they are fine", () => {
     const text = `[functions.reader]\ndir = "r"\nroutes = ["GET /items/:id"]\n[functions.writer]\ndir = "w"\nroutes = ["PUT /items/:id"]\n`;
     assert.throws(() => run({}, deployed(text, {})), /functions reader and writer both map to the Ingress path Prefix \/items .*use --routes httproute/);
