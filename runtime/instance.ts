@@ -5,7 +5,7 @@
  * A stem cell is one started from the base image with no function; specialize() makes it
  * one function's, once and for good (the steps are in stem-cell.ts).
  */
-import { watch, type FSWatcher } from "node:fs";
+import { readFileSync, watch, type FSWatcher } from "node:fs";
 import { access, chown, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Pool } from "undici";
@@ -35,6 +35,8 @@ export const HOST_ID_BASE = 100_000;
 export const ID_MAP_SIZE = 65_536;
 /** File name of the bootstrap's socket inside the socket dir. */
 export const SOCKET_NAME = "fn.sock";
+/** What the bootstrap writes beside its socket when the function failed to import (runtime/bootstrap/listener.ts). */
+export const INIT_ERROR_NAME = "fn.init-error";
 
 export interface InstanceLimits {
   memoryBytes: number;
@@ -210,10 +212,12 @@ export class Instance {
         connections: opts.connections ?? 16, stem, fn,
       });
       instanceRef = instance;
-      // Opens the keep-alive connection the first requests will use (connect + undici's first
-      // request cost milliseconds) and asks whether a cold start's import worked: a function
-      // that cannot load gets no instance, as a stem cell's failed specialize() gets none.
-      const state = opts.bootstrap === false ? {} : await bootstrapState(instance);
+      // Whether a cold start's import worked: a function that cannot load gets no instance, as a
+      // stem cell's failed specialize() gets none. The bootstrap says so in a file beside the
+      // socket, not over HTTP: a request now often waits for the container's next CFS period
+      // (booting spent its quota), which cost a cold start ~10-25 ms here. A stem cell has time:
+      // it is asked over HTTP, which also opens the keep-alive connection its load will use.
+      const state = opts.bootstrap === false ? {} : stem ? await bootstrapState(instance) : initErrorOf(sockDir);
       if (!stem && state.ok === false) {
         await instance.dispatcher.destroy().catch(() => {});
         const name = fn ? `function \`${fn.name}\`` : "the function";
@@ -263,7 +267,7 @@ export class Instance {
         };
         const settled = await Promise.allSettled([
           timed(() => placeBundle(o.bundlePath, join(this.#dir, "code"))),
-          timed(() => applyLimits(this.pid, this.id, this.#runc, { memoryBytes, cpu, pids })),
+          timed(() => applyLimits(this.pid, this.id, this.#runc, { memoryBytes, cpu, pids }, this.#limits)),
         ]);
         const failed = settled.findIndex((r) => r.status === "rejected");
         if (failed >= 0) {
@@ -399,6 +403,15 @@ async function bootstrapState(instance: Instance): Promise<{ phase?: string; ok?
   } catch (err) {
     await instance.dispatcher.destroy().catch(() => {});
     throw err;
+  }
+}
+
+/** The bootstrap's word on a failed import at boot (INIT_ERROR_NAME), as bootstrapState() would give it. */
+function initErrorOf(sockDir: string): { ok?: boolean; error?: string } {
+  try {
+    return { ok: false, error: readFileSync(join(sockDir, INIT_ERROR_NAME), "utf8") };
+  } catch {
+    return {}; // ENOENT: it imported
   }
 }
 

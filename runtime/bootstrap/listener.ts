@@ -10,6 +10,12 @@ import type { AddressInfo } from "node:net";
 import { renameSync, unlinkSync } from "node:fs";
 
 export const SOCKET_NAME = "fn.sock";
+/**
+ * Written beside the socket, before it appears, when the function failed to import at boot:
+ * the host reads it instead of asking over HTTP (runtime/instance.ts), because a request right
+ * after boot often waits for the next CFS period of a container that spent its CPU quota booting.
+ */
+export const INIT_ERROR_NAME = "fn.init-error";
 export const DEFAULT_PORT = 8080;
 
 export type ListenTarget = { kind: "socket"; dir: string } | { kind: "tcp"; port: number };

@@ -8,10 +8,11 @@
  * Without FNRUN_ENTRY it is a stem cell (stem.ts): every request but the load gets 503
  * `x-fnrun-error: stem` until one `POST /__fnrun/load`.
  */
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { runTagged, tagStream } from "./console-tag.ts";
-import { functionEnv, loadFunction, type LoadedFunction } from "./function-module.ts";
-import { listenOnSocket } from "./listener.ts";
+import { functionEnv, loadFunction, messageOf, type LoadedFunction } from "./function-module.ts";
+import { INIT_ERROR_NAME, listenOnSocket } from "./listener.ts";
 import { takePlatformHeaders } from "./platform-headers.ts";
 import { createFunctionListener, kPlatform, sendJson, type PlatformRequest } from "./request-path.ts";
 import { handleScheduled, SCHEDULED_PATH } from "./scheduled-endpoint.ts";
@@ -35,6 +36,7 @@ export async function serveOnSocket(socketDir: string, entry: string | undefined
     } catch (err) {
       initError = err;
       console.error(`fnrun: function failed to initialize: ${entry}:`, err);
+      writeFileSync(`${socketDir}/${INIT_ERROR_NAME}`, messageOf(err).slice(0, 4096));
     }
     settle(state, loaded, initError);
   }

@@ -4,7 +4,8 @@ import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { baseImageConfig } from "../../builder/base-layout.ts";
-import { cgroupDirsOf, readLimits, removeEmptyParents } from "../../runtime/cgroup.ts";
+import { cgroupDirsOf, cgroupPathsOf, containerCgroupPaths, readLimits, removeEmptyParents } from "../../runtime/cgroup.ts";
+import { applyLimits } from "../../runtime/stem-cell.ts";
 import { cleanupOrphans, Instance, type InstanceOptions, type SpecializeOptions } from "../../runtime/instance.ts";
 import { Runc } from "../../runtime/runc.ts";
 import { imageFor, makeFixture } from "./rootfs-fixture.ts";
@@ -144,6 +145,28 @@ describe("stem cells (real runc)", async () => {
     assert.equal(placed.ino, (await stat(probe)).ino, "hard link of the bundle");
     assert.equal(placed.mode & 0o7777, 0o644);
     assert.equal(placed.uid, 0);
+  });
+
+  test("limits: written at the container's own cgroup paths, and only the controllers that change", async () => {
+    const stem = await startStem();
+    assert.deepEqual(containerCgroupPaths(stem.id), await cgroupPathsOf(stem.pid), "the paths the id gives are the kernel's");
+    const current = { memoryBytes: STEM_LIMITS.memoryBytes, cpu: STEM_LIMITS.cpu, pids: STEM_LIMITS.pids };
+    assert.equal(await applyLimits(stem.pid, stem.id, runc, current, current), "unchanged");
+    // Moved behind the runtime's back: a write of memory would put it back; only pids changes.
+    const mem = join(containerCgroupPaths(stem.id).memory, "memory.limit_in_bytes");
+    await writeFile(mem, String(200 * MiB));
+    assert.equal(await applyLimits(stem.pid, stem.id, runc, { ...current, pids: 50 }, current), "files");
+    assert.deepEqual(await readLimits(stem.pid), { memoryBytes: 200 * MiB, cpuQuota: 100_000, cpuPeriod: 100_000, pids: 50 });
+    assert.equal(await applyLimits(stem.pid, stem.id, runc, { memoryBytes: 64 * MiB, cpu: 0.25, pids: 50 }, { ...current, pids: 50 }), "files");
+    assert.deepEqual(await readLimits(stem.pid), { memoryBytes: 64 * MiB, cpuQuota: 25_000, cpuPeriod: 100_000, pids: 50 });
+  });
+
+  test("the warm-up runs a bundle's banner (node:module, createRequire) before the function's import", async () => {
+    // No banner of its own: whether node:module is loaded when it is imported is the warm-up's doing.
+    const bare = await bundle("bare.mjs", `const warmed = process.moduleLoadList.includes("NativeModule module");\nexport default () => new Response(String(warmed));`);
+    const stem = await startStem();
+    await stem.specialize(fnOf(bare));
+    assert.equal((await get(stem, "/")).text, "true");
   });
 
   test("the function cannot write the code dir it was loaded from", async () => {
