@@ -48,6 +48,8 @@ export interface StartDaemonOptions {
   timeoutMs?: number;
   /** Node flags placed before the bin path, e.g. `["--cpu-prof", "--cpu-prof-dir=DIR"]`. */
   nodeArgs?: string[];
+  /** Variables added to the minimal env the daemon gets. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -55,14 +57,14 @@ export interface StartDaemonOptions {
  * The last argument is the options, or (as before) just the timeout in ms.
  */
 export async function startDaemon(name: string, dir: string, config: string, opts: number | StartDaemonOptions = {}): Promise<DaemonProcess> {
-  const { timeoutMs = 150_000, nodeArgs = [] } = typeof opts === "number" ? { timeoutMs: opts } : opts;
+  const { timeoutMs = 150_000, nodeArgs = [], env = {} } = typeof opts === "number" ? { timeoutMs: opts } : opts;
   await mkdir(dir, { recursive: true });
   const configPath = join(dir, "config.toml");
   await writeFile(configPath, config);
   const stateDir = join(dir, ".fnrun");
   const controlSocket = join(stateDir, "fnrun.sock");
   const t0 = performance.now();
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, BIN, "up", "--config", configPath], { cwd: ROOT, env: MIN_ENV, stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, BIN, "up", "--config", configPath], { cwd: ROOT, env: { ...MIN_ENV, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout!.on("data", (d) => (log += d));
   child.stderr!.on("data", (d) => (log += d));
