@@ -18,6 +18,7 @@ import { MiB, waitFor } from "./lib.ts";
 import { measureHundred, measureIdleInstance, measureStemCells, type CgroupMemory, type HundredResult } from "./memory.ts";
 import { machineInfo, renderMarkdown, writeReport, type Settings } from "./report.ts";
 import { instanceSocket, measureWarm, startBareHono, startProxyFloor, type BareServer, type WarmResult } from "./warm.ts";
+import { measureWorkers, type WorkersResult } from "./workers.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 18);
 const STEM_CELLS = 2;
@@ -154,6 +155,7 @@ async function main(): Promise<number> {
   let idle: CgroupMemory | null = null;
   let stems: CgroupMemory[] | null = null;
   let hundred: HundredResult | null = null;
+  let workers: WorkersResult | null = null;
   const machine = await machineInfo();
   try {
     say(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory}, kernel ${machine.kernel}, node ${machine.node}, runc ${machine.runc}, cgroups ${machine.cgroups}`);
@@ -212,6 +214,9 @@ async function main(): Promise<number> {
     if (stopFull) await stopFull();
     await bare?.stop();
 
+    say("gateway workers: workers = 1, 2 and every core against bare Hono on as many processes");
+    workers = await attempt("gateway workers", () => measureWorkers({ say }));
+
     say(`${HUNDRED.functions * HUNDRED.perFunction} warm instances of ${HUNDRED.functions} functions`);
     const many = await attempt("100 warm instances", () => startDaemon("hundred", join(tmp, "hundred"), configHundred(fns, hundredNames)));
     if (many) {
@@ -228,7 +233,7 @@ async function main(): Promise<number> {
     process.off("SIGTERM", onSignal);
   }
 
-  const markdown = renderMarkdown({ machine, settings: SETTINGS, cold, warm, idle, stems, hundred, missing, totalSeconds: (performance.now() - t0) / 1000, loadAtEnd: (await readFile("/proc/loadavg", "utf8").catch(() => "")).split(" ")[0] ?? "" });
+  const markdown = renderMarkdown({ machine, settings: SETTINGS, cold, warm, idle, stems, hundred, workers, missing, totalSeconds: (performance.now() - t0) / 1000, loadAtEnd: (await readFile("/proc/loadavg", "utf8").catch(() => "")).split(" ")[0] ?? "" });
   await writeReport(join(ROOT, "BENCHMARKS.md"), markdown);
   process.stdout.write(markdown);
   say("written to BENCHMARKS.md");

@@ -190,6 +190,8 @@ export interface WarmResult {
   floorReqPerSecRatio: number;
   /** Median over the rounds of gateway ÷ floor req/s: how much of its design's floor the gateway reaches (NaN when not measured). */
   gatewayOfFloor: number;
+  /** Median over the rounds of gateway p99 ÷ floor p99 (NaN when not measured). */
+  gatewayOfFloorP99: number;
   /** Median over the rounds of the floor's CPU µs per request; null when not measured. */
   floorCpuUsPerRequest: number | null;
 }
@@ -291,6 +293,7 @@ export async function measureWarm(gatewayUrl: string, bareUrl: string, opts: Mea
     floor: floorRuns.length ? side(floorRuns) : null,
     floorReqPerSecRatio: medianOf(rounds.map((r) => (r.floor ? r.floor.reqPerSec / r.bare.reqPerSec : NaN))),
     gatewayOfFloor: medianOf(rounds.map((r) => (r.floor ? r.gateway.reqPerSec / r.floor.reqPerSec : NaN))),
+    gatewayOfFloorP99: medianOf(rounds.map((r) => (r.floor ? r.gateway.p99Ms / r.floor.p99Ms : NaN))),
     floorCpuUsPerRequest: floorCpus.length ? median(floorCpus) : null,
     rounds,
     seconds,
