@@ -144,8 +144,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       stemMemoryBytes: config.defaults.memoryBytes,
       startStem: () =>
         instanceStarter({ name: "stem", rootfs: baseRootfs, image: baseConfig, env: {}, limits: limitsOf(config.defaults), connections: config.defaults.concurrency, stem: true }),
+      // Resolves once the load is sent: the first request goes in behind it (stem.ready tells the pool how the load went).
       specialize: async (stem, def) => {
-        await stem.specialize({ name: def.name, revision: def.revision, bundlePath: def.bundlePath, env: envOf(def), limits: limitsOf(def.config) });
+        await stem.beginSpecialize({ name: def.name, revision: def.revision, bundlePath: def.bundlePath, env: envOf(def), limits: limitsOf(def.config) });
         return stem;
       },
     });

@@ -17,6 +17,12 @@ export interface PooledInstance {
   stop(): Promise<void>;
   /** Whether the kernel OOM-killed it (asked when its connection dies, before stop()). */
   oomKilled?(): Promise<boolean>;
+  /**
+   * For an instance handed out while its function's code still loads (a stem cell whose first
+   * request goes in behind the load): settles when the load has; a rejection means it never
+   * serves (the requests already sent get its 502 init answer) and it is retired.
+   */
+  readonly ready?: Promise<void>;
 }
 
 /** How a request got its instance: an idle one, a specialized stem cell, or a container started from the image. */
@@ -275,27 +281,52 @@ export class FunctionPool {
       started = await this.#opts.start();
     } catch (err) {
       this.#starting--;
-      if ((err as { kind?: string }).kind === "user") {
-        this.#broken = err;
-        this.#brokenUntil = Date.now() + BROKEN_BACKOFF_MS;
-      }
-      // Nobody else will bring an instance for these waiters: fail them with the cause.
-      if (this.#slots.size === 0 && this.#starting === 0) for (const w of this.#waiters.splice(0)) w.reject(err);
-      this.#checkDrained();
+      this.#startFailed(err);
       if (throwOnError) throw err;
       this.#opts.onError?.(err);
       return;
     }
-    this.#starting--;
     const { instance } = started;
+    // A warm-up (a deploy, min_instances) must know the code loads; a request in a hurry goes
+    // in behind the load and the instance is retired if the load fails after all.
+    if (throwOnError && instance.ready) {
+      try {
+        await instance.ready;
+      } catch (err) {
+        this.#starting--;
+        await instance.stop().catch((e) => this.#opts.onError?.(e));
+        this.#startFailed(err);
+        throw err;
+      }
+    }
+    this.#starting--;
     if (this.#closed && this.#waiters.length === 0) {
       await instance.stop().catch((err) => this.#opts.onError?.(err));
       this.#checkDrained();
       return;
     }
     const now = Date.now();
-    this.#slots.add({ instance, inflight: 0, lastUsed: now, readyAt: now, startMs: now - t0, started });
+    const slot: Slot = { instance, inflight: 0, lastUsed: now, readyAt: now, startMs: now - t0, started };
+    this.#slots.add(slot);
+    if (!throwOnError && instance.ready) {
+      instance.ready.catch((err: unknown) => {
+        void this.#retire(slot);
+        this.#startFailed(err);
+        this.#opts.onError?.(err);
+      });
+    }
     this.#dispatch();
+    this.#checkDrained();
+  }
+
+  /** A start failed: a failure of the function's own code makes requests fail fast for a while. */
+  #startFailed(err: unknown): void {
+    if ((err as { kind?: string }).kind === "user") {
+      this.#broken = err;
+      this.#brokenUntil = Date.now() + BROKEN_BACKOFF_MS;
+    }
+    // Nobody else will bring an instance for these waiters: fail them with the cause.
+    if (this.#slots.size === 0 && this.#starting === 0) for (const w of this.#waiters.splice(0)) w.reject(err);
     this.#checkDrained();
   }
 

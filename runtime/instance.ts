@@ -18,7 +18,7 @@ import { OutputReader, type OutputSink } from "./instance-output.ts";
 import { oomKills } from "./oom.ts";
 import {
   applyLimits, CODE_DIR_IN_IMAGE, placeBundle, sendLoad, STEM_ENTRY,
-  type FunctionRef, type LoadAnswer, type SpecializeOptions, type SpecializeTimings,
+  type FunctionRef, type SpecializeOptions, type SpecializeTimings,
 } from "./stem-cell.ts";
 import {
   generateSpec, withBindMount, withCgroupsPath, withCodeMount, withCpuLimit, withHostname, withMaskedPaths, withMemoryLimit,
@@ -115,6 +115,7 @@ export class Instance {
   #function: FunctionRef | null;
   #phase: InstancePhase;
   #stopping: Promise<void> | undefined;
+  #ready: Promise<void> = Promise.resolve();
 
   private constructor(o: { id: string; pid: number; socketPath: string; limits: InstanceLimits; runc: Runc; dir: string; tail: (n: number) => Promise<string>; connections: number; stem: boolean; fn: FunctionRef | null }) {
     this.id = o.id;
@@ -217,7 +218,8 @@ export class Instance {
       // socket, not over HTTP: a request now often waits for the container's next CFS period
       // (booting spent its quota), which cost a cold start ~10-25 ms here. A stem cell has time:
       // it is asked over HTTP, which also opens the keep-alive connection its load will use.
-      const state = opts.bootstrap === false ? {} : stem ? await bootstrapState(instance) : initErrorOf(sockDir);
+      // A stem cell opens two: its load and its first request go in side by side (beginSpecialize).
+      const state = opts.bootstrap === false ? {} : stem ? (await Promise.all([bootstrapState(instance), bootstrapState(instance)]))[0] : initErrorOf(sockDir);
       if (!stem && state.ok === false) {
         await instance.dispatcher.destroy().catch(() => {});
         const name = fn ? `function \`${fn.name}\`` : "the function";
@@ -242,6 +244,18 @@ export class Instance {
    * "broken": stop() the instance (an import failure still answers 502 `x-fnrun-error: init`).
    */
   async specialize(o: SpecializeOptions): Promise<SpecializeTimings> {
+    return (await this.beginSpecialize(o)).loaded;
+  }
+
+  /**
+   * specialize() in two steps, so that a request can be on its way while the bundle imports:
+   * resolves once the bundle is placed, the limits are set and the load is sent, with `loaded`,
+   * which settles as specialize() does. A request dispatched meanwhile goes over the second
+   * connection opened at start and waits inside the bootstrap for the import; if the import
+   * fails it gets the bootstrap's 502 `x-fnrun-error: init`. `ready` settles with `loaded` (what
+   * a pool watches when it hands the instance out early). Placing or limits failing rejects at once.
+   */
+  async beginSpecialize(o: SpecializeOptions): Promise<{ loaded: Promise<SpecializeTimings> }> {
     const fn = `function \`${o.name}\` (revision ${o.revision})`;
     if (!this.stem || this.#phase !== "stem") {
       const why = !this.stem ? "it is not a stem cell" : this.#function ? `it already serves function \`${this.#function.name}\` (revision ${this.#function.revision})` : `it is ${this.#phase}`;
@@ -250,52 +264,69 @@ export class Instance {
     if (this.#stopping) throw new RuntimeError("FNRUN_SPECIALIZE", `specialize instance \`${this.id}\` for ${fn}: refused, it is stopping`);
     this.#phase = "specializing"; // synchronously: a concurrent specialize() is refused
     const t0 = performance.now();
+    const timeoutMs = o.loadTimeoutMs ?? 10_000;
+    let step = "prepare";
+    let copyMs = 0;
+    let limitsMs = 0;
     try {
-      let step = "prepare";
-      let t = t0;
-      const lap = () => { const now = performance.now(); const ms = now - t; t = now; return ms; };
-      let answer: LoadAnswer;
-      let copyMs = 0;
-      let limitsMs = 0;
-      try {
-        const { memoryBytes, cpu, pids } = o.limits; // not tmpBytes: the stem's tmpfs is mounted already
-        // Independent steps (a file in our dir, the cgroup files): run together, timed apart.
-        const timed = async (p: () => Promise<unknown>): Promise<number> => {
-          const s = performance.now();
-          await p();
-          return performance.now() - s;
-        };
-        const settled = await Promise.allSettled([
-          timed(() => placeBundle(o.bundlePath, join(this.#dir, "code"))),
-          timed(() => applyLimits(this.pid, this.id, this.#runc, { memoryBytes, cpu, pids }, this.#limits)),
-        ]);
-        const failed = settled.findIndex((r) => r.status === "rejected");
-        if (failed >= 0) {
-          step = failed === 0 ? "place bundle" : "set limits";
-          throw (settled[failed] as PromiseRejectedResult).reason;
-        }
-        [copyMs, limitsMs] = settled.map((r) => (r as PromiseFulfilledResult<number>).value);
-        lap();
-        this.#limits = Object.freeze({ ...this.#limits, memoryBytes, cpu, pids });
-        step = "load";
-        this.#function = Object.freeze({ name: o.name, revision: o.revision }); // from here it is F's for good
-        answer = await sendLoad(this.dispatcher, STEM_ENTRY, o.env, o.loadTimeoutMs ?? 10_000);
-      } catch (err) {
-        throw await this.#specializeFailure(fn, step, err, o.loadTimeoutMs ?? 10_000);
+      const { memoryBytes, cpu, pids } = o.limits; // not tmpBytes: the stem's tmpfs is mounted already
+      // Independent steps (a file in our dir, the cgroup files): run together, timed apart.
+      const timed = async (p: () => Promise<unknown>): Promise<number> => {
+        const s = performance.now();
+        await p();
+        return performance.now() - s;
+      };
+      const settled = await Promise.allSettled([
+        timed(() => placeBundle(o.bundlePath, join(this.#dir, "code"))),
+        timed(() => applyLimits(this.pid, this.id, this.#runc, { memoryBytes, cpu, pids }, this.#limits)),
+      ]);
+      const failed = settled.findIndex((r) => r.status === "rejected");
+      if (failed >= 0) {
+        step = failed === 0 ? "place bundle" : "set limits";
+        throw (settled[failed] as PromiseRejectedResult).reason;
       }
-      const loadMs = lap();
-      if (answer.status === 500 && answer.fnrunError === "init") {
-        throw new RuntimeError("FNRUN_FUNCTION_INIT", `${fn} failed to initialize in instance \`${this.id}\`: ${answer.body.message ?? "(no message)"}`);
-      }
-      if (answer.status !== 200 || answer.body.ok !== true) {
-        throw new RuntimeError("FNRUN_SPECIALIZE", `specialize instance \`${this.id}\` for ${fn}: load answered ${answer.status}: ${answer.body.error ?? ""}${answer.body.message ? `: ${answer.body.message}` : ""}`);
-      }
-      this.#phase = "ready";
-      return { copyMs, limitsMs, loadMs, importMs: answer.body.loadMs ?? NaN, totalMs: performance.now() - t0 };
+      [copyMs, limitsMs] = settled.map((r) => (r as PromiseFulfilledResult<number>).value);
+      this.#limits = Object.freeze({ ...this.#limits, memoryBytes, cpu, pids });
     } catch (err) {
       this.#phase = "broken";
-      throw err;
+      throw await this.#specializeFailure(fn, step, err, timeoutMs);
     }
+    this.#function = Object.freeze({ name: o.name, revision: o.revision }); // from here it is F's for good
+    const sent = performance.now();
+    const loaded = sendLoad(this.dispatcher, STEM_ENTRY, o.env, timeoutMs).then(
+      (answer): SpecializeTimings => {
+        if (answer.status === 500 && answer.fnrunError === "init") {
+          throw new RuntimeError("FNRUN_FUNCTION_INIT", `${fn} failed to initialize in instance \`${this.id}\`: ${answer.body.message ?? "(no message)"}`);
+        }
+        if (answer.status !== 200 || answer.body.ok !== true) {
+          throw new RuntimeError("FNRUN_SPECIALIZE", `specialize instance \`${this.id}\` for ${fn}: load answered ${answer.status}: ${answer.body.error ?? ""}${answer.body.message ? `: ${answer.body.message}` : ""}`);
+        }
+        this.#phase = "ready";
+        const now = performance.now();
+        return { copyMs, limitsMs, loadMs: now - sent, importMs: answer.body.loadMs ?? NaN, totalMs: now - t0 };
+      },
+      async (err: unknown): Promise<never> => {
+        throw await this.#specializeFailure(fn, "load", err, timeoutMs);
+      },
+    );
+    const settledLoad = loaded.then(undefined, (err: unknown) => {
+      if (this.#phase === "specializing") this.#phase = "broken";
+      throw err;
+    });
+    this.#ready = settledLoad.then(() => {});
+    // Whoever holds `loaded` or `ready` sees the failure; an unwatched one is not an unhandled rejection.
+    settledLoad.catch(() => {});
+    this.#ready.catch(() => {});
+    return { loaded: settledLoad };
+  }
+
+  /**
+   * Settles when the instance serves its function for sure: at once for an instance started
+   * with its function or not specialized yet; for one handed out by beginSpecialize() before its
+   * bundle finished importing, when the import did (rejecting as specialize() would).
+   */
+  get ready(): Promise<void> {
+    return this.#ready;
   }
 
   /** Names a failed step; a container that died or a load that timed out is the bundle's doing. */

@@ -28,7 +28,12 @@ export interface PoolDefinition {
 export interface PoolManagerOptions<D extends PoolDefinition, S extends StemCell> {
   /** Starts an instance of a revision from its own image (the composition root binds runc, the store, the state dir). */
   startCold: (def: D) => Promise<PooledInstance>;
-  /** Starts a stem cell from the base image; with specialize, turns it into an instance of `def`. */
+  /**
+   * Starts a stem cell from the base image; with specialize, turns it into an instance of `def`.
+   * specialize may resolve before the function's code has loaded, with the instance's `ready`
+   * saying when it has (Instance.beginSpecialize): the request that asked for the start then goes
+   * in while the code loads.
+   */
   startStem?: () => Promise<S>;
   specialize?: (stem: S, def: D) => Promise<PooledInstance>;
   stemCells?: number;
@@ -289,6 +294,7 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
       id: instance.id,
       dispatcher: instance.dispatcher,
       socketPath: instance.socketPath,
+      ready: instance.ready,
       oomKilled: instance.oomKilled && (() => instance.oomKilled!()),
       stop: async () => {
         try {

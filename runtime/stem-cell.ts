@@ -165,15 +165,31 @@ export interface LoadAnswer {
   body: { ok?: boolean; loadMs?: number; error?: string; message?: string };
 }
 
-/** Sends `POST /__fnrun/load` over the instance's dispatcher; a timeout or a closed socket rejects. */
+/**
+ * How much longer than the import's own timeout the host waits for the load's answer: the
+ * bootstrap times the import itself (and then answers 500 init, also to requests waiting for
+ * it); this is for a bootstrap that cannot answer at all.
+ */
+export const LOAD_ANSWER_GRACE_MS = 2000;
+/** The longest load request (its JSON) sent in the `x-fnrun-load` header rather than as the body. */
+const LOAD_IN_HEADER_MAX = 64 * 1024;
+
+/**
+ * Sends `POST /__fnrun/load {entry, env, timeoutMs}` over the instance's dispatcher; the
+ * bootstrap fails the import after `timeoutMs`. No answer within `timeoutMs` +
+ * LOAD_ANSWER_GRACE_MS, or a closed socket, rejects.
+ */
 export async function sendLoad(dispatcher: Dispatcher, entry: string, env: Record<string, string>, timeoutMs: number): Promise<LoadAnswer> {
+  const json = JSON.stringify({ entry, env, timeoutMs });
+  // In one header when small: the bootstrap then starts the import without reading a body.
+  const inHeader = json.length <= LOAD_IN_HEADER_MAX ? Buffer.from(json).toString("base64") : undefined;
   const res = await dispatcher.request({
     path: LOAD_PATH,
     method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ entry, env }),
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
+    headers: inHeader ? { "x-fnrun-load": inHeader } : { "content-type": "application/json" },
+    body: inHeader ? undefined : json,
+    headersTimeout: timeoutMs + LOAD_ANSWER_GRACE_MS,
+    bodyTimeout: timeoutMs + LOAD_ANSWER_GRACE_MS,
   });
   const text = await res.body.text();
   let body: LoadAnswer["body"];

@@ -6,17 +6,17 @@
  * keeps connections; lines written during an invocation carry its id for the daemon's log.
  *
  * Without FNRUN_ENTRY it is a stem cell (stem.ts): every request but the load gets 503
- * `x-fnrun-error: stem` until one `POST /__fnrun/load`.
+ * `x-fnrun-error: stem` until one `POST /__fnrun/load`; those arriving while it imports wait.
  */
 import { writeFileSync } from "node:fs";
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { runTagged, tagStream } from "./console-tag.ts";
 import { functionEnv, loadFunction, messageOf, type LoadedFunction } from "./function-module.ts";
 import { INIT_ERROR_NAME, listenOnSocket } from "./listener.ts";
 import { takePlatformHeaders } from "./platform-headers.ts";
 import { createFunctionListener, kPlatform, sendJson, type PlatformRequest } from "./request-path.ts";
 import { handleScheduled, SCHEDULED_PATH } from "./scheduled-endpoint.ts";
-import { handleLoad, LOAD_PATH, settle, warmUp, type InstanceState } from "./stem.ts";
+import { awaitsLoad, handleLoad, LOAD_PATH, newInstanceState, settle, SOCKET_MAX_HEADER_BYTES, untilLoadEnds, warmUp } from "./stem.ts";
 
 export async function serveOnSocket(socketDir: string, entry: string | undefined): Promise<void> {
   // Lines written during an invocation carry its id (console-tag.ts), also under concurrency.
@@ -27,7 +27,7 @@ export async function serveOnSocket(socketDir: string, entry: string | undefined
   for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => process.exit(0));
 
   const env = functionEnv();
-  const state: InstanceState = { handler: undefined, initError: undefined, scheduled: undefined, phase: "stem", warming: false };
+  const state = newInstanceState();
   if (entry) {
     let loaded: LoadedFunction | undefined;
     let initError: unknown;
@@ -42,15 +42,20 @@ export async function serveOnSocket(socketDir: string, entry: string | undefined
   }
 
   const serveFunction = createFunctionListener({ slot: state, env });
-  const server = createServer((req, res) => {
-    // The gateway's own listener dates the answer; one header fewer to write, parse and copy here.
-    res.sendDate = false;
-    const url = req.url ?? "/";
-    if (url === LOAD_PATH || url.startsWith(`${LOAD_PATH}?`)) return void handleLoad(state, env, req, res);
+  const serve = (req: IncomingMessage, res: ServerResponse, url: string): void => {
     if (state.phase !== "loaded" && !state.warming) return sendJson(res, 503, { error: "no function loaded", message: "this instance is a stem cell" }, "stem");
     const platform = ((req as PlatformRequest)[kPlatform] = takePlatformHeaders(req));
     if (url === SCHEDULED_PATH) return void runTagged(platform.invocationId, () => handleScheduled(state, env, req, res, platform));
     return void runTagged(platform.invocationId, () => serveFunction(req, res));
+  };
+  const server = createServer({ maxHeaderSize: SOCKET_MAX_HEADER_BYTES }, (req, res) => {
+    // The gateway's own listener dates the answer; one header fewer to write, parse and copy here.
+    res.sendDate = false;
+    const url = req.url ?? "/";
+    if (url === LOAD_PATH || url.startsWith(`${LOAD_PATH}?`)) return void handleLoad(state, env, req, res);
+    // A stem's first request, sent while its bundle imports: it waits (its body stays unread in the socket).
+    if (state.phase !== "loaded" && awaitsLoad(state)) return void untilLoadEnds(state).then(() => serve(req, res, url));
+    serve(req, res, url);
   });
   // The host's pool owns connections and closes idle ones itself: never close one under it. (0 also
   // drops the per-response `Keep-Alive: timeout=` header, which the host would parse and discard.)

@@ -1,12 +1,18 @@
 /**
  * @module runtime/bootstrap/stem
  * fnrun's load endpoint, `/__fnrun/load`, and the stem cell's warm-up. A stem cell listens
- * with no function and accepts exactly one `POST /__fnrun/load {entry, env}` from the runtime,
- * which imports the bundle; every instance answers `GET /__fnrun/load` with its state (the
- * host's check that a cold start's import worked) and a later POST with 409.
+ * with no function and accepts exactly one `POST /__fnrun/load {entry, env, timeoutMs}` from
+ * the runtime, which imports the bundle; every instance answers `GET /__fnrun/load` with its
+ * state (the host's check that a cold start's import worked) and a later POST with 409.
+ *
+ * Requests that arrive while the import runs wait for it (socket-mode.ts): the runtime sends a
+ * stem's first request right behind the load instead of after its answer, so the import and
+ * that request's way in overlap (runtime/README.md). That request goes over a connection of its
+ * own and can even arrive before the load: it waits too when the bundle is in place already
+ * (the runtime puts it there before sending either). A GET of the state waits as well.
  */
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
-import { unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, unlinkSync, writeFileSync } from "node:fs";
 import { loadFunction, messageOf, type Env, type Handler, type LoadedFunction, type ScheduledHandler } from "./function-module.ts";
 import { sendJson, type FunctionSlot } from "./request-path.ts";
 import { warmNodeFetchClasses } from "./web/globals.ts";
@@ -14,6 +20,10 @@ import { warmNodeFetchClasses } from "./web/globals.ts";
 /** The one path a stem cell is specialized through; reserved in every instance (409 once loaded). */
 export const LOAD_PATH = "/__fnrun/load";
 const MAX_LOAD_BODY = 1024 * 1024;
+/** Where a specialization puts the bundle (runtime/stem-cell.ts STEM_ENTRY; copied: the bootstrap is bundled alone). */
+const STEM_BUNDLE = "/run/fnrun-code/index.mjs";
+/** The longest a request waits for a load (the runtime's own import timeout is 10 s by default). */
+const LOAD_WAIT_MS = 15_000;
 
 /** A socket-mode instance: the function slot, its scheduled(), and where it is in its life. */
 export interface InstanceState extends FunctionSlot {
@@ -22,6 +32,47 @@ export interface InstanceState extends FunctionSlot {
   phase: "stem" | "loading" | "loaded";
   /** While true, requests come from the stem's own warm-up (the socket is not published yet). */
   warming: boolean;
+  /** Settles when the current load attempt (or the next one) has, whatever its outcome. */
+  loadAttempt: Promise<void>;
+  endLoadAttempt: () => void;
+}
+
+/** A socket-mode instance before anything is loaded. */
+export function newInstanceState(): InstanceState {
+  const state = { handler: undefined, initError: undefined, scheduled: undefined, phase: "stem", warming: false } as Omit<InstanceState, "loadAttempt" | "endLoadAttempt"> as InstanceState;
+  nextLoadAttempt(state);
+  return state;
+}
+
+function nextLoadAttempt(state: InstanceState): void {
+  state.loadAttempt = new Promise<void>((resolve) => (state.endLoadAttempt = resolve));
+}
+
+/** Ends the current load attempt: whoever waited for it goes on (and sees the phase it left). */
+function endLoadAttempt(state: InstanceState): void {
+  const end = state.endLoadAttempt;
+  nextLoadAttempt(state);
+  end();
+}
+
+/**
+ * Whether a request must wait for a load before it is served: one is running, or none has
+ * arrived yet but the runtime has put the bundle in place, so one is on its way.
+ */
+export function awaitsLoad(state: InstanceState): boolean {
+  if (state.phase === "loading") return true;
+  return state.phase === "stem" && !state.warming && existsSync(STEM_BUNDLE);
+}
+
+/** Resolves when the awaited load attempt has ended, or after LOAD_WAIT_MS (then the request is answered as the phase says). */
+export function untilLoadEnds(state: InstanceState): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, LOAD_WAIT_MS);
+    void state.loadAttempt.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** Puts a loaded function (or why it failed) into the state, for good. */
@@ -32,10 +83,33 @@ export function settle(state: InstanceState, loaded: LoadedFunction | undefined,
   state.phase = "loaded";
 }
 
-/** The stem cell's load request: `{ entry, env }`, validated (it comes from the runtime, but a bug there must not half-load). */
-async function readLoadRequest(req: IncomingMessage): Promise<{ entry: string; env: Env }> {
-  const body = JSON.parse(await readSmallBody(req)) as { entry?: unknown; env?: unknown };
+interface LoadRequest {
+  entry: string;
+  env: Env;
+  /** How long the import may take; past it the load fails as an init error (the runtime then stops the instance). */
+  timeoutMs?: number;
+}
+
+/**
+ * The load request can come whole in this header (base64 of its JSON), as the runtime sends it
+ * when it is small: a request body is read in a few event-loop turns more, a stem start waits
+ * for them. A large one comes as the body.
+ */
+export const LOAD_HEADER = "x-fnrun-load";
+/** The socket server's header limit: a load request in LOAD_HEADER up to MAX_LOAD_BODY, base64'd. */
+export const SOCKET_MAX_HEADER_BYTES = Math.ceil((MAX_LOAD_BODY * 4) / 3) + 16 * 1024;
+
+/** The stem cell's load request: `{ entry, env, timeoutMs? }`, validated (it comes from the runtime, but a bug there must not half-load). */
+async function readLoadRequest(req: IncomingMessage): Promise<LoadRequest> {
+  const inHeader = req.headers[LOAD_HEADER];
+  let text: string;
+  if (typeof inHeader === "string") {
+    req.resume();
+    text = Buffer.from(inHeader, "base64").toString("utf8");
+  } else text = await readSmallBody(req);
+  const body = JSON.parse(text) as { entry?: unknown; env?: unknown; timeoutMs?: unknown };
   if (typeof body.entry !== "string" || !body.entry.startsWith("/")) throw new TypeError("load request: `entry` must be an absolute path");
+  if (body.timeoutMs !== undefined && !(typeof body.timeoutMs === "number" && body.timeoutMs > 0)) throw new TypeError("load request: `timeoutMs` must be a positive number");
   const env: Env = {};
   if (body.env !== undefined) {
     if (typeof body.env !== "object" || body.env === null || Array.isArray(body.env)) throw new TypeError("load request: `env` must be an object");
@@ -44,7 +118,17 @@ async function readLoadRequest(req: IncomingMessage): Promise<{ entry: string; e
       env[k] = v;
     }
   }
-  return { entry: body.entry, env };
+  return { entry: body.entry, env, timeoutMs: body.timeoutMs as number | undefined };
+}
+
+/** The import, failing with the runtime's words when it takes longer than `timeoutMs`. */
+function importWithin(entry: string, timeoutMs: number | undefined): Promise<LoadedFunction> {
+  if (timeoutMs === undefined) return loadFunction(entry);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the bundle did not finish importing within ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([loadFunction(entry), late]).finally(() => clearTimeout(timer));
 }
 
 /** A request body of at most MAX_LOAD_BODY bytes as text (events, not `for await`: a stem start waits for it). */
@@ -72,17 +156,19 @@ export async function handleLoad(state: InstanceState, env: Env, req: IncomingMe
   }
   if (req.method === "GET") {
     req.resume();
+    if (awaitsLoad(state)) await untilLoadEnds(state);
     return sendJson(res, 200, { phase: state.phase, ok: state.handler !== undefined, hasScheduled: state.scheduled !== undefined, error: state.handler || state.phase !== "loaded" ? undefined : messageOf(state.initError) });
   }
   if (state.phase !== "stem" || req.method !== "POST") {
     return sendJson(res, 409, { error: "a function is already loaded", message: "an instance never serves another function" }, "loaded");
   }
   state.phase = "loading"; // synchronously: a second load arriving meanwhile is refused
-  let request: { entry: string; env: Env };
+  let request: LoadRequest;
   try {
     request = await readLoadRequest(req);
   } catch (err) {
     state.phase = "stem"; // nothing was loaded: a corrected request may follow
+    endLoadAttempt(state); // requests that waited get the stem's 503
     return sendJson(res, 400, { error: "bad load request", message: messageOf(err) }, "load");
   }
   for (const [k, v] of Object.entries(request.env)) {
@@ -93,7 +179,7 @@ export async function handleLoad(state: InstanceState, env: Env, req: IncomingMe
   let loaded: LoadedFunction | undefined;
   let initError: unknown;
   try {
-    loaded = await loadFunction(request.entry);
+    loaded = await importWithin(request.entry, request.timeoutMs);
   } catch (err) {
     initError = err;
     console.error(`fnrun: function failed to initialize: ${request.entry}:`, err);
@@ -102,6 +188,7 @@ export async function handleLoad(state: InstanceState, env: Env, req: IncomingMe
   const loadMs = Math.round((performance.now() - t0) * 1000) / 1000;
   if (loaded) sendJson(res, 200, { ok: true, loadMs });
   else sendJson(res, 500, { error: "function failed to initialize", message: messageOf(initError), loadMs }, "init");
+  endLoadAttempt(state); // after the answer: the runtime learns the outcome no later than a waiting request
 }
 
 /** What the stem cell's warm-up requests are served by: a body round trip through every step a function's request takes. */
@@ -121,7 +208,10 @@ export async function warmUp(state: InstanceState, tmpSocket: string): Promise<v
   state.handler = WARM_HANDLER;
   try {
     for (let i = 0; i < 2; i++) {
-      await selfRequest(tmpSocket, "POST", LOAD_PATH, JSON.stringify({ entry: "/warm.mjs", env: { WARM: "1" } }));
+      // The load as the runtime sends it (in a header), and as a body.
+      const load = JSON.stringify({ entry: "/warm.mjs", env: { WARM: "1" }, timeoutMs: 1000 });
+      if (i === 0) await selfRequest(tmpSocket, "POST", LOAD_PATH, undefined, { [LOAD_HEADER]: Buffer.from(load).toString("base64") });
+      else await selfRequest(tmpSocket, "POST", LOAD_PATH, load);
       await selfRequest(tmpSocket, "GET", "/warm");
       await selfRequest(tmpSocket, "POST", "/warm", "warm ".repeat(64));
     }
@@ -169,9 +259,9 @@ async function warmModuleLoader(): Promise<void> {
 }
 
 /** One request to our own (not yet published) socket, its response read to the end. */
-function selfRequest(socketPath: string, method: string, path: string, body?: string): Promise<void> {
+function selfRequest(socketPath: string, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ socketPath, method, path, agent: false, headers: body ? { "content-type": "application/json" } : {} }, (res) => {
+    const req = httpRequest({ socketPath, method, path, agent: false, headers: body ? { "content-type": "application/json", ...headers } : headers }, (res) => {
       res.on("error", reject);
       res.on("end", resolve);
       res.resume();

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { baseImageConfig } from "../../builder/base-layout.ts";
 import { cgroupDirsOf, cgroupPathsOf, containerCgroupPaths, readLimits, removeEmptyParents } from "../../runtime/cgroup.ts";
-import { applyLimits } from "../../runtime/stem-cell.ts";
+import { applyLimits, placeBundle, sendLoad, STEM_ENTRY } from "../../runtime/stem-cell.ts";
 import { cleanupOrphans, Instance, type InstanceOptions, type SpecializeOptions } from "../../runtime/instance.ts";
 import { Runc } from "../../runtime/runc.ts";
 import { imageFor, makeFixture } from "./rootfs-fixture.ts";
@@ -169,6 +169,15 @@ describe("stem cells (real runc)", async () => {
     assert.equal((await get(stem, "/")).text, "true");
   });
 
+  test("the load request: small in the x-fnrun-load header, large (past 64 KiB) as the body; both reach the function", async () => {
+    for (const size of [10, 100 * 1024]) {
+      const stem = await startStem();
+      await stem.specialize(fnOf(probe, { env: { FOO: "f".repeat(size), SECRET_TOKEN: "ü€" } }));
+      const env = JSON.parse((await get(stem, "/env")).text);
+      assert.deepEqual([env.env.FOO.length, env.processSecret], [size, "ü€"], `${size} characters`);
+    }
+  });
+
   test("the function cannot write the code dir it was loaded from", async () => {
     const stem = await startStem();
     await stem.specialize(fnOf(probe));
@@ -242,6 +251,43 @@ describe("stem cells (real runc)", async () => {
     assert.deepEqual(JSON.parse(r.text), { error: "function failed to initialize", message: "bad import" });
     await assert.rejects(stem.specialize(fnOf(probe)), { code: "FNRUN_SPECIALIZE" });
     assert.match(await readFile(logFile, "utf8"), /function failed to initialize: \/run\/fnrun-code\/index\.mjs: Error: bad import/);
+  });
+
+  test("beginSpecialize: a request sent right behind the load waits for the import and gets the function's answer", async () => {
+    const stem = await startStem();
+    const { loaded } = await stem.beginSpecialize(fnOf(probe));
+    assert.equal(stem.phase, "specializing");
+    assert.deepEqual(stem.function, { name: "probe", revision: "r1" });
+    const r = await get(stem, "/first");
+    assert.deepEqual([r.status, r.text], [200, "stem-probe /first"]);
+    const timings = await loaded;
+    assert.ok(Number.isFinite(timings.importMs));
+    await stem.ready;
+    assert.equal(stem.phase, "ready");
+  });
+
+  test("a request that overtakes the load (its bundle already in place) waits for it instead of getting the stem's 503", async () => {
+    const stem = await startStem();
+    await placeBundle(probe, join(Instance.dirOf(fx.stateDir, stem.id), "code"));
+    const early = get(stem, "/early");
+    // Give it time to reach the bootstrap first (if it did not, the load simply goes first).
+    await new Promise((r) => setTimeout(r, 100));
+    const answer = await sendLoad(stem.dispatcher, STEM_ENTRY, {}, 10_000);
+    assert.equal(answer.status, 200);
+    const r = await early;
+    assert.deepEqual([r.status, r.text], [200, "stem-probe /early"]);
+  });
+
+  test("an import that fails with a request behind it: the request gets 502 init, loaded and ready reject", async () => {
+    const stem = await startStem();
+    const { loaded } = await stem.beginSpecialize(fnOf(broken, { name: "broken" }));
+    const r = await get(stem, "/waiting");
+    assert.equal(r.status, 502);
+    assert.equal(r.headers["x-fnrun-error"], "init");
+    assert.deepEqual(JSON.parse(r.text), { error: "function failed to initialize", message: "bad import" });
+    await assert.rejects(loaded, { code: "FNRUN_FUNCTION_INIT", message: `function \`broken\` (revision r1) failed to initialize in instance \`${stem.id}\`: bad import` });
+    await assert.rejects(stem.ready, { code: "FNRUN_FUNCTION_INIT" });
+    assert.equal(stem.phase, "broken");
   });
 
   test("a bundle that never finishes importing: FNRUN_FUNCTION_INIT after loadTimeoutMs", async () => {
