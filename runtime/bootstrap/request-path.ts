@@ -112,7 +112,8 @@ export function createFunctionListener(o: FunctionListenerOptions): (req: Incomi
       return sendJson(res, 502, { error: "function threw", message: messageOf(err) }, "threw");
     }
     try {
-      await writeResponse(res, response as Response);
+      const writing = writeResponse(res, response as Response);
+      if (writing) await writing;
     } catch (err) {
       console.error("fnrun: response body failed:", err);
       if (!res.headersSent) sendJson(res, 502, { error: "function threw", message: messageOf(err) }, "threw");

@@ -59,8 +59,12 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
-/** Writes `response`; rejects when it cannot be written (the caller answers 502 if nothing went out yet). */
-export async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
+/**
+ * Writes `response`: at once (undefined) for a body in memory, else a promise for the end of a
+ * Blob's or a stream's. Throws, or rejects, when it cannot be written (the caller answers 502 if
+ * nothing went out yet).
+ */
+export function writeResponse(res: ServerResponse, response: Response): Promise<void> | undefined {
   const parts = responseParts(response);
   let status: number;
   let statusText: string;
@@ -90,14 +94,15 @@ export async function writeResponse(res: ServerResponse, response: Response): Pr
     else res.end(body);
     return;
   }
-  if (body instanceof Blob) {
-    const bytes = new Uint8Array(await body.arrayBuffer());
-    if (canAddLength(head, status)) head.push("content-length", String(bytes.byteLength));
-    writeHead(res, status, statusText, head);
-    res.end(bytes);
-    return;
-  }
-  await writeStream(res, status, statusText, head, body);
+  if (body instanceof Blob) return writeBlob(res, status, statusText, head, body);
+  return writeStream(res, status, statusText, head, body);
+}
+
+async function writeBlob(res: ServerResponse, status: number, statusText: string, head: string[], blob: Blob): Promise<void> {
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  if (canAddLength(head, status)) head.push("content-length", String(bytes.byteLength));
+  writeHead(res, status, statusText, head);
+  res.end(bytes);
 }
 
 async function writeStream(res: ServerResponse, status: number, statusText: string, head: string[], stream: ReadableStream<Uint8Array>): Promise<void> {

@@ -10,7 +10,6 @@
  * iteration, iteration sorted by name and live, `immutable` headers of Response.error() and
  * Response.redirect() refusing changes.
  */
-import { inspect } from "node:util";
 import { isReal } from "./real.ts";
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -53,13 +52,28 @@ function checkedValue(value: unknown, op: string): string {
 /** What FnHeaders can be made from (the Fetch standard's HeadersInit). */
 export type HeadersInitLike = Iterable<Iterable<unknown>> | Record<string, unknown>;
 
+/** A header value that needs no normalizing and holds nothing forbidden (the common case, one test). */
+const PLAIN_VALUE = /^(?:[^\0\t\n\r \u0100-\uffff](?:[^\0\n\r\u0100-\uffff]*[^\0\t\n\r \u0100-\uffff])?)?$/;
+
+/** A name as stored: lower-case, validated (a token is ASCII, so a ByteString). */
+function nameOf(name: unknown, op: string): string {
+  return typeof name === "string" && TOKEN.test(name) ? name.toLowerCase() : checkedName(name, op);
+}
+
+function valueOf(value: unknown, op: string): string {
+  return typeof value === "string" && PLAIN_VALUE.test(value) ? value : checkedValue(value, op);
+}
+
+/** node's way of showing objects, as it hands it to a custom inspector (no import of node:util at boot). */
+const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+type InspectFn = (v: unknown, o: object) => string;
+
 /** Marks a header list made from node's parsed request headers (already valid: no checks, only lower-casing). */
 const FROM_RAW = Symbol("fnrun.headers.raw");
 
 export class FnHeaders {
-  /** Lower-case names, one entry per name, and their combined values, in the order first seen. */
-  #names: string[] = [];
-  #values: string[] = [];
+  /** [name, value, ...]: lower-case names, one entry per name with the values combined, in the order first seen. */
+  #list: string[] = [];
   /** Every set-cookie value on its own (they cannot be combined). */
   #cookies: string[] | null = null;
   #immutable = false;
@@ -68,19 +82,18 @@ export class FnHeaders {
 
   constructor(init?: HeadersInitLike) {
     if (init === undefined) return;
-    if ((init as { [FROM_RAW]?: string[] })[FROM_RAW]) {
-      const raw = (init as { [FROM_RAW]: string[] })[FROM_RAW];
-      for (let i = 0; i < raw.length; i += 2) this.#add(raw[i].toLowerCase(), raw[i + 1]);
-      return;
-    }
     if (init === null || (typeof init !== "object" && typeof init !== "function")) {
       throw new TypeError("Headers constructor: expected a sequence of name/value pairs or a record of header values");
     }
-    if (#names in init) {
+    if (#list in init) {
       // Another of ours: its list as it is (what iterating it and appending would give, without the work).
-      this.#names = init.#names.slice();
-      this.#values = init.#values.slice();
+      this.#list = init.#list.slice();
       this.#cookies = init.#cookies && init.#cookies.slice();
+      return;
+    }
+    const raw = (init as { [FROM_RAW]?: string[] })[FROM_RAW];
+    if (raw) {
+      for (let i = 0; i < raw.length; i += 2) this.#add(raw[i].toLowerCase(), raw[i + 1]);
       return;
     }
     const iterator = (init as Iterable<unknown>)[Symbol.iterator];
@@ -89,11 +102,13 @@ export class FnHeaders {
         const p = typeof pair === "object" && pair !== null && typeof (pair as Iterable<unknown>)[Symbol.iterator] === "function" ? [...(pair as Iterable<unknown>)] : null;
         if (!p) throw new TypeError("Headers constructor: each header must be a [name, value] pair");
         if (p.length !== 2) throw new TypeError(`Headers constructor: expected name/value pair to be length 2, found ${p.length}.`);
-        this.append(p[0] as string, p[1] as string);
+        this.#add(nameOf(p[0], "append"), valueOf(p[1], "append"));
       }
       return;
     }
-    for (const name of Object.keys(init)) this.append(name, (init as Record<string, unknown>)[name] as string);
+    for (const name in init) {
+      if (Object.prototype.hasOwnProperty.call(init, name)) this.#add(nameOf(name, "append"), valueOf((init as Record<string, unknown>)[name], "append"));
+    }
   }
 
   /** Headers of a request node has parsed (`rawHeaders`): valid already, so only lower-cased. */
@@ -110,30 +125,40 @@ export class FnHeaders {
     return h.#immutable;
   }
 
+  /** Adds a header the bootstrap itself vouches for (a lower-case name, a valid value), unless the name is there: a body's implied Content-Type. */
+  static addDefault(h: FnHeaders, lowerName: string, value: string): void {
+    if (h.#index(lowerName) === -1) h.#add(lowerName, value);
+  }
+
   /**
    * The list as flat [name, value, ...] for node's writeHead (names lower-cased, set-cookie one
-   * entry per cookie), or undefined when `h` is not one of ours.
+   * entry per cookie), or undefined when `h` is not one of ours. A new array: the caller may add to it.
    */
   static flat(h: unknown): string[] | undefined {
-    if (typeof h !== "object" || h === null || !(#names in h)) return undefined;
-    const names = h.#names;
-    const values = h.#values;
+    if (typeof h !== "object" || h === null || !(#list in h)) return undefined;
+    if (h.#cookies === null) return h.#list.slice();
+    const list = h.#list;
     const out: string[] = [];
-    for (let i = 0; i < names.length; i++) {
-      if (names[i] === "set-cookie") for (const c of h.#cookies!) out.push("set-cookie", c);
-      else out.push(names[i], values[i]);
+    for (let i = 0; i < list.length; i += 2) {
+      if (list[i] === "set-cookie") for (const c of h.#cookies) out.push("set-cookie", c);
+      else out.push(list[i], list[i + 1]);
     }
     return out;
+  }
+
+  /** Where `name` (lower-case) is in the list, or -1. */
+  #index(name: string): number {
+    const list = this.#list;
+    for (let i = 0; i < list.length; i += 2) if (list[i] === name) return i;
+    return -1;
   }
 
   #add(name: string, value: string): void {
     this.#sorted = null;
     if (name === "set-cookie") (this.#cookies ??= []).push(value);
-    const i = this.#names.indexOf(name);
-    if (i === -1) {
-      this.#names.push(name);
-      this.#values.push(value);
-    } else this.#values[i] += (name === "cookie" ? "; " : ", ") + value;
+    const i = this.#index(name);
+    if (i === -1) this.#list.push(name, value);
+    else this.#list[i + 1] += (name === "cookie" ? "; " : ", ") + value;
   }
 
   #mutable(): void {
@@ -141,26 +166,25 @@ export class FnHeaders {
   }
 
   append(name: string, value: string): void {
-    const n = checkedName(name, "append");
-    const v = checkedValue(value, "append");
+    const n = nameOf(name, "append");
+    const v = valueOf(value, "append");
     this.#mutable();
     this.#add(n, v);
   }
 
   delete(name: string): void {
-    const n = checkedName(name, "delete");
+    const n = nameOf(name, "delete");
     this.#mutable();
-    const i = this.#names.indexOf(n);
+    const i = this.#index(n);
     if (i === -1) return;
-    this.#names.splice(i, 1);
-    this.#values.splice(i, 1);
+    this.#list.splice(i, 2);
     if (n === "set-cookie") this.#cookies = null;
     this.#sorted = null;
   }
 
   get(name: string): string | null {
-    const i = this.#names.indexOf(checkedName(name, "get"));
-    return i === -1 ? null : this.#values[i];
+    const i = this.#index(nameOf(name, "get"));
+    return i === -1 ? null : this.#list[i + 1];
   }
 
   getSetCookie(): string[] {
@@ -168,31 +192,32 @@ export class FnHeaders {
   }
 
   has(name: string): boolean {
-    return this.#names.indexOf(checkedName(name, "has")) !== -1;
+    return this.#index(nameOf(name, "has")) !== -1;
   }
 
   set(name: string, value: string): void {
-    const n = checkedName(name, "set");
-    const v = checkedValue(value, "set");
+    const n = nameOf(name, "set");
+    const v = valueOf(value, "set");
     this.#mutable();
     this.#sorted = null;
-    const i = this.#names.indexOf(n);
     if (n === "set-cookie") this.#cookies = [v];
-    if (i === -1) {
-      this.#names.push(n);
-      this.#values.push(v);
-    } else this.#values[i] = v;
+    const i = this.#index(n);
+    if (i === -1) this.#list.push(n, v);
+    else this.#list[i + 1] = v;
   }
 
   /** Fetch's "sort and combine": by name, set-cookie once per cookie. */
   #pairs(): Array<[string, string]> {
     if (this.#sorted) return this.#sorted;
-    const order = this.#names.map((_, i) => i).sort((a, b) => (this.#names[a] < this.#names[b] ? -1 : 1));
+    const list = this.#list;
+    const order: number[] = [];
+    for (let i = 0; i < list.length; i += 2) order.push(i);
+    order.sort((a, b) => (list[a] < list[b] ? -1 : 1));
     const out: Array<[string, string]> = [];
     for (const i of order) {
-      const name = this.#names[i];
+      const name = list[i];
       if (name === "set-cookie") for (const c of this.#cookies!) out.push([name, c]);
-      else out.push([name, this.#values[i]]);
+      else out.push([name, list[i + 1]]);
     }
     return (this.#sorted = out);
   }
@@ -229,10 +254,10 @@ export class FnHeaders {
   /** node's own Headers (from fetch()) is a Headers too. */
   static [Symbol.hasInstance](x: unknown): boolean {
     if (this !== FnHeaders) return Function.prototype[Symbol.hasInstance].call(this, x);
-    return (typeof x === "object" && x !== null && #names in x) || isReal("Headers", x);
+    return (typeof x === "object" && x !== null && #list in x) || isReal("Headers", x);
   }
 
-  [inspect.custom](depth: number, options: object): string {
+  [INSPECT](depth: number, options: object, inspect: InspectFn): string {
     return `Headers ${inspect(Object.fromEntries(this.#pairs()), { ...options, depth: depth < 0 ? null : depth - 1 })}`;
   }
 }

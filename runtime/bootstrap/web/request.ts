@@ -12,11 +12,12 @@
  * (web/globals.ts). `instanceof Request` is true for all of them.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { inspect } from "node:util";
 import { Body } from "./body.ts";
 import { FnHeaders } from "./headers.ts";
 import { isReal, real } from "./real.ts";
 
+/** node's way of showing objects, as it hands it to a custom inspector (no import of node:util at boot). */
+const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 /** Makes a Request with nothing set, for fromIncoming and clone. */
 const BLANK = Symbol("fnrun.request.blank");
 
@@ -161,7 +162,7 @@ export class FnRequest {
     return (typeof x === "object" && x !== null && #real in x) || isReal("Request", x);
   }
 
-  [inspect.custom](depth: number, options: object): string {
+  [INSPECT](depth: number, options: object, inspect: (v: unknown, o: object) => string): string {
     const shown = { method: this.method, url: this.url, headers: this.headers, body: (this.#real ? this.#real.body === null : this.#body === null) ? null : "ReadableStream", bodyUsed: this.bodyUsed };
     return `Request ${inspect(shown, { ...options, depth: depth < 0 ? null : depth - 1 })}`;
   }

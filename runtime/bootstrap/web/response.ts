@@ -14,12 +14,14 @@
  * when the headers have none; status must be 200-599, a null-body status (101, 103, 204, 205,
  * 304) takes no body; statusText must be a reason phrase.
  */
-import { inspect } from "node:util";
 import { Body, extract, type BodySource } from "./body.ts";
 import { FnHeaders, type HeadersInitLike } from "./headers.ts";
 import { isReal, real } from "./real.ts";
 
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+const TEXT_PLAIN = "text/plain;charset=UTF-8";
+/** node's way of showing objects, as it hands it to a custom inspector (no import of node:util at boot). */
+const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 /** Makes a Response with nothing set, for the class's own factories. */
 const BLANK = Symbol("fnrun.response.blank");
@@ -69,12 +71,14 @@ export class FnResponse {
 
   constructor(body: unknown = null, init?: ResponseInitLike) {
     if (body === BLANK) return;
-    const extracted = extract(body);
-    if (extracted === undefined) {
-      this.#real = new (real().Response)(body as BodyInit, init as ResponseInit);
-      return;
+    // The two kinds nearly every response has, without extract()'s object.
+    if (typeof body === "string") this.#init(init, body, TEXT_PLAIN);
+    else if (body === null) this.#init(init, null, null);
+    else {
+      const extracted = extract(body);
+      if (extracted === undefined) this.#real = new (real().Response)(body as BodyInit, init as ResponseInit);
+      else this.#init(init, extracted.source, extracted.type);
     }
-    this.#init(init, extracted.source, extracted.type);
   }
 
   /** Fetch's "initialize a response". */
@@ -87,7 +91,7 @@ export class FnResponse {
     const headers = new FnHeaders(init?.headers);
     if (source !== null) {
       if (NULL_BODY_STATUS.has(status)) throw new TypeError(`Response constructor: Invalid response status code ${status}`);
-      if (type !== null && !headers.has("content-type")) headers.append("content-type", type);
+      if (type !== null) FnHeaders.addDefault(headers, "content-type", type);
     }
     this.#status = status;
     this.#statusText = statusText;
@@ -216,7 +220,7 @@ export class FnResponse {
     return (typeof x === "object" && x !== null && #real in x) || isReal("Response", x);
   }
 
-  [inspect.custom](depth: number, options: object): string {
+  [INSPECT](depth: number, options: object, inspect: (v: unknown, o: object) => string): string {
     const shown = { status: this.status, statusText: this.statusText, headers: this.headers, body: (this.#real ? this.#real.body === null : this.#body === null) ? null : "ReadableStream", bodyUsed: this.bodyUsed, ok: this.ok, redirected: this.redirected, type: this.type, url: this.url };
     return `Response ${inspect(shown, { ...options, depth: depth < 0 ? null : depth - 1 })}`;
   }
