@@ -100,6 +100,33 @@ export function tagStream(stream: NodeJS.WriteStream): void {
   }) as typeof stream.write;
 }
 
+/**
+ * Tags process.stdout and process.stderr (tagStream) when each is first used rather than now:
+ * node makes them on first access, ~1 ms of CPU at boot that a function which never writes
+ * does not need (and a cold start's CPU is what its 0.5-core quota throttles).
+ */
+export function tagStdioWhenUsed(): void {
+  for (const name of ["stdout", "stderr"] as const) {
+    const made = Object.getOwnPropertyDescriptor(process, name);
+    if (!made?.get || !made.configurable) {
+      tagStream(process[name]);
+      continue;
+    }
+    let tagged: NodeJS.WriteStream | undefined;
+    Object.defineProperty(process, name, {
+      configurable: true,
+      enumerable: made.enumerable,
+      get() {
+        if (!tagged) {
+          tagged = made.get!.call(process) as NodeJS.WriteStream;
+          tagStream(tagged);
+        }
+        return tagged;
+      },
+    });
+  }
+}
+
 /** Splits a line read on the host into its invocation id (null: untagged) and its text. */
 export function parseTag(line: string): { invocation: string | null; text: string } {
   if (line.charCodeAt(0) !== 0x1e || !line.startsWith(TAG_START)) return { invocation: null, text: line };

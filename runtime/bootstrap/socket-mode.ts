@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { runTagged, tagStream } from "./console-tag.ts";
+import { runTagged, tagStdioWhenUsed } from "./console-tag.ts";
 import { functionEnv, loadFunction, messageOf, type LoadedFunction } from "./function-module.ts";
 import { INIT_ERROR_NAME, listenOnSocket } from "./listener.ts";
 import { takePlatformHeaders } from "./platform-headers.ts";
@@ -20,8 +20,7 @@ import { awaitsLoad, handleLoad, LOAD_PATH, newInstanceState, settle, SOCKET_MAX
 
 export async function serveOnSocket(socketDir: string, entry: string | undefined): Promise<void> {
   // Lines written during an invocation carry its id (console-tag.ts), also under concurrency.
-  tagStream(process.stdout);
-  tagStream(process.stderr);
+  tagStdioWhenUsed();
   // The runtime stops an instance with SIGKILL and owns every connection: nothing to drain.
   // (pid 1 of a pid namespace gets no default handlers: without these it would ignore them.)
   for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => process.exit(0));
