@@ -82,8 +82,9 @@ export interface InstanceOptions {
    */
   stem?: boolean;
   /**
-   * The container runs fnrun's bootstrap (the default): start() asks it whether the bundle
-   * loaded. False for any other server (the benchmark's plain node:http floor).
+   * The container runs fnrun's bootstrap (the default): start() checks whether the bundle
+   * loaded (the file it writes beside its socket when not) and opens a stem cell's connections.
+   * False for any other server (the benchmark's plain node:http floor).
    */
   bootstrap?: boolean;
   /** The function a full cold start serves (reported by `instance.function`); ignored for a stem cell. */
