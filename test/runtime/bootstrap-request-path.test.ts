@@ -100,6 +100,23 @@ describe("bootstrap request path (node:http on 127.0.0.1)", () => {
     assert.deepEqual(headLines(n), ["x-a: b"]);
   });
 
+  test("a Response the function keeps and returns again is written each time (body in memory); a used stream is a 502", async () => {
+    const kept = new R("kept", { status: 404 });
+    const keptBytes = new R(new Uint8Array([111, 107]));
+    routes.set("/kept", () => kept);
+    routes.set("/kept-bytes", () => keptBytes);
+    for (let i = 0; i < 2; i++) {
+      const a = await get("/kept");
+      assert.match(a, /^HTTP\/1\.1 404 /);
+      assert.equal(bodyOf(a), "kept");
+      assert.equal(bodyOf(await get("/kept-bytes")), "ok");
+    }
+    const once = new R(new ReadableStream({ start(c) { c.enqueue(encoder.encode("once")); c.close(); } }));
+    routes.set("/once", () => once);
+    assert.equal(bodyOf(await get("/once")), "once");
+    assert.match(await get("/once"), /^HTTP\/1\.1 502 /);
+  });
+
   test("HEAD gets the head with the body's length and no body", async () => {
     routes.set("/head", () => new R("twelve bytes"));
     const resp = await raw("HEAD /head HTTP/1.1\r\nHost: t.test");

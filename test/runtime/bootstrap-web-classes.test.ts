@@ -218,7 +218,10 @@ describe("the light classes beyond the contract", () => {
     assert.equal(p.status, 201);
     assert.deepEqual(FnHeaders.flat(p.headers), ["x-a", "1", "content-type", "text/plain;charset=UTF-8"]);
     assert.equal(p.body!.take(), "as given");
-    assert.throws(() => p.body!.take(), TypeError, "taken once");
+    assert.equal(p.body!.take(), "as given", "a body in memory can be written again");
+    const streamed = responseParts(new FnResponse(new ReadableStream()))!;
+    streamed.body!.take();
+    assert.throws(() => streamed.body!.take(), TypeError, "a stream only once");
     assert.equal(responseParts(new Response("node's own")), undefined);
   });
 

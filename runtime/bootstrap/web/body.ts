@@ -206,14 +206,18 @@ export class Body {
   }
 
   /**
-   * The source for writing it out (string, bytes, Blob, stream or null), marking the body used.
-   * Throws when it was used already.
+   * The source for writing it out (string, bytes, Blob, stream or null). A stream is used up by
+   * that (the body is marked used); a body held in memory is not, so a Response a function keeps
+   * and returns again (a module-level `new Response("not found", {status: 404})`) is written each
+   * time, as it was with @hono/node-server. Throws when it was read already.
    */
   take(): Exclude<BodySource, IncomingMessage> | null {
     this.#check();
-    const s = this.#source !== null && typeof this.#source === "object" && isIncoming(this.#source) ? this.stream : this.#source;
+    const s = this.#source;
+    if (s === null || typeof s === "string" || s instanceof Uint8Array || s instanceof Blob) return s;
+    const stream = this.stream;
     this.#used = true;
-    return s as Exclude<BodySource, IncomingMessage> | null;
+    return stream;
   }
 
   #check(): void {
