@@ -103,7 +103,11 @@ max_queue = 2
     assert.deepEqual(answers.map((a) => a.status), Array(10).fill(200));
     assert.equal(new Set(answers.map((a) => a.text)).size, 1, "all ten were served by one instance");
     assert.equal(await containers(d, "herd-"), 1);
-    const records = await control<Array<{ kind: string }>>(d, "GET", "/v1/invocations?fn=herd&limit=10");
+    // With gateway workers the records reach the daemon in batches (every 50 ms): wait for all ten.
+    const records = await until("the ten records", async () => {
+      const r = await control<Array<{ kind: string }>>(d, "GET", "/v1/invocations?fn=herd&limit=10");
+      return r.length === 10 ? r : null;
+    }, 10_000);
     assert.deepEqual(records.map((r) => r.kind), Array(10).fill("cold"), "each waited for that one cold start");
   });
 
