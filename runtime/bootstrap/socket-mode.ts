@@ -60,6 +60,6 @@ export async function serveOnSocket(socketDir: string, entry: string | undefined
   // drops the per-response `Keep-Alive: timeout=` header, which the host would parse and discard.)
   server.keepAliveTimeout = 0;
   server.headersTimeout = 0;
-  server.requestTimeout = 0; // the gateway owns timeouts (x-fnrun-deadline)
+  server.requestTimeout = 0; // the gateway owns timeouts (the deadline in x-fnrun-ctx)
   await listenOnSocket(server, socketDir, state.phase === "stem" ? (tmp) => warmUp(state, tmp) : undefined);
 }

@@ -147,6 +147,11 @@ describe("Instance (real runc)", async () => {
     assert.equal(body.deadline, deadline);
     assert.equal(body.headers["x-custom"], "yes");
     assert.ok(!Object.keys(body.headers).some((h) => h.startsWith("x-fnrun-")), "x-fnrun-* stripped");
+    // The gateway's one header carries both: `x-fnrun-ctx: <deadline> <invocation id>`.
+    const one = await inst.dispatcher.request({ path: "/env", method: "GET", headers: { host: "example.test", "x-fnrun-ctx": `${deadline + 1} inv-2` } });
+    const b2 = (await one.body.json()) as Record<string, any>;
+    assert.equal(b2.deadline, deadline + 1);
+    assert.ok(!Object.keys(b2.headers).some((h) => h.startsWith("x-fnrun-")), "x-fnrun-ctx stripped");
   });
 
   test("/tmp is writable, the rootfs is not", async () => {
