@@ -159,6 +159,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Timed {
   #wroteHead = false;
   #held: Buffer | null = null;
   #resume: (() => void) | null = null;
+  /** Pipelined behind another request: this exchange rides on its response, not on the connection. */
+  #onResponse = false;
 
   constructor(req: IncomingMessage, res: ServerResponse, lease: Lease, init: ExchangeInit, hooks: ExchangeHooks) {
     this.req = req;
@@ -177,10 +179,10 @@ export class Exchange implements Dispatcher.DispatchHandler, Timed {
     // From the dispatch, as the function sees it (its deadline in x-fnrun-ctx), not from the arrival.
     const now = performance.now();
     deadlines.add(this, this.timeoutMs, now);
-    // A client that goes away closes its connection: one listener per connection, not per request.
-    // Pipelined requests share a connection, so any but the connection's current one use their response's.
-    // (The response still points at us: its drain listener, under backpressure, finds us there.)
-    this.res[kExchange] = this;
+    // A client that goes away closes its connection: one listener per connection, not per request,
+    // and the exchange rides on the connection (a property added to every response would give node's
+    // response objects another shape). Pipelined requests share a connection: any but its current
+    // one ride on their response, with a close listener of their own.
     const socket = req.socket as TaggedSocket;
     if (!socket[kCurrent]) {
       socket[kCurrent] = this;
@@ -188,7 +190,11 @@ export class Exchange implements Dispatcher.DispatchHandler, Timed {
         socket[kWatched] = true;
         socket.on("close", onSocketClose);
       }
-    } else res.on("close", onResponseClose);
+    } else {
+      this.#onResponse = true;
+      this.res[kExchange] = this;
+      res.on("close", onResponseClose);
+    }
     const headers = init.headers;
     // One header for both (runtime/bootstrap/platform-headers.ts): each header costs undici a validation and the instance a parse.
     headers.push("x-fnrun-ctx", `${Math.round(TIME_ORIGIN + now) + this.timeoutMs} ${this.invocationId}`);
@@ -361,12 +367,12 @@ export class Exchange implements Dispatcher.DispatchHandler, Timed {
     const socket = this.req.socket as TaggedSocket;
     if (socket[kCurrent] === this) socket[kCurrent] = null;
     // A response's listeners (pipelining, backpressure) stay: removing one costs more than the call it would save.
-    this.res[kExchange] = null;
+    if (this.#onResponse) this.res[kExchange] = null;
     this.hooks.done(this);
   }
 }
 
-// Listeners shared by every exchange (no closure per request): the exchange rides on `res`.
+// Listeners shared by every exchange (no closure per request): the exchange rides on the connection (or its response).
 function onResponseClose(this: TaggedResponse): void {
   this[kExchange]?.clientClosed();
 }
@@ -374,7 +380,7 @@ function onSocketClose(this: TaggedSocket): void {
   this[kCurrent]?.clientClosed();
 }
 function onResponseDrain(this: TaggedResponse): void {
-  this[kExchange]?.resumeUpstream();
+  (this[kExchange] ?? (this.socket as TaggedSocket | null)?.[kCurrent])?.resumeUpstream();
 }
 function flushHeld(ex: Exchange): void {
   ex.flushHeld();
