@@ -63,9 +63,14 @@ export class StemPool<S extends StemCell> {
     return stem;
   }
 
-  /** Starts stem cells until `size` are ready or starting; one start at a time. */
+  /**
+   * Starts stem cells until `size` are ready or starting; one start at a time. While a taken
+   * stem cell's replacement waits out REFILL_DELAY_MS this does nothing: the pool manager's
+   * reaper calls it every tick (every 75 ms with a 300 ms idle_timeout) and started the
+   * replacement beside the taker's specialization and first request.
+   */
   fill(): void {
-    if (this.#closed || this.#starting > 0 || this.#retry) return;
+    if (this.#closed || this.#starting > 0 || this.#retry || this.#refill) return;
     if (this.#ready.length >= this.#opts.size) return;
     if (!this.#opts.reserve()) return;
     this.#starting++;
