@@ -11,6 +11,7 @@ import { build, type BuildFailure, type BuildResult, type Message } from "esbuil
 import { BuildError } from "./errors.ts";
 import { externalsPlugin, ownFilePackages, packageName, type ExternalPackage, type ExternalsState } from "./externals.ts";
 import { PackageCache } from "./native-deps.ts";
+import { SHIM_BANNER } from "./bundle-banner.ts";
 
 /** Entry file names, in order of preference. */
 export const ENTRY_NAMES = ["index.ts", "index.js", "index.mjs"] as const;
@@ -40,16 +41,8 @@ export interface BundleOptions {
  * own top-level `const require = createRequire(import.meta.url)` or `const __dirname = …` does
  * not collide: for ESM output on the node platform esbuild renames top-level bindings named
  * `require`, `__dirname` and `__filename` (to `require2`, …), and `define` only touches free
- * references (test/builder/shims.test.ts checks both).
+ * references (test/builder/shims.test.ts checks both). The banner is bundle-banner.ts.
  */
-const SHIM_BANNER = [
-  'import { createRequire as __fnrun_createRequire } from "node:module";',
-  'import { fileURLToPath as __fnrun_fileURLToPath } from "node:url";',
-  'import { dirname as __fnrun_pathDirname } from "node:path";',
-  "const require = __fnrun_createRequire(import.meta.url);",
-  "const __fnrun_filename = __fnrun_fileURLToPath(import.meta.url);",
-  "const __fnrun_dirname = __fnrun_pathDirname(__fnrun_filename);",
-].join("\n");
 const SHIM_DEFINE = { __dirname: "__fnrun_dirname", __filename: "__fnrun_filename" };
 
 /** Finds the entry of a function folder, or throws FNRUN_BUILD_NO_ENTRY. */

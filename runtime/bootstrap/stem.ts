@@ -16,6 +16,7 @@ import { existsSync, unlinkSync, writeFileSync } from "node:fs";
 import { loadFunction, messageOf, type Env, type Handler, type LoadedFunction, type ScheduledHandler } from "./function-module.ts";
 import { sendJson, type FunctionSlot } from "./request-path.ts";
 import { warmNodeFetchClasses } from "./web/globals.ts";
+import { SHIM_BANNER } from "../../builder/bundle-banner.ts";
 
 /** The one path a stem cell is specialized through; reserved in every instance (409 once loaded). */
 export const LOAD_PATH = "/__fnrun/load";
@@ -226,30 +227,17 @@ export async function warmUp(state: InstanceState, tmpSocket: string): Promise<v
 }
 
 /**
- * What every function bundle starts with (builder/bundle.ts SHIM_BANNER, copied: the bootstrap
- * is bundled alone): three built-in modules and a require() for bundled CommonJS. The first
- * ESM import of a built-in module builds its ESM facade, once per process; node:module alone
- * took ~0.9 ms of a function's import.
- */
-const BUNDLE_BANNER = [
-  'import { createRequire as __fnrun_createRequire } from "node:module";',
-  'import { fileURLToPath as __fnrun_fileURLToPath } from "node:url";',
-  'import { dirname as __fnrun_pathDirname } from "node:path";',
-  "const require = __fnrun_createRequire(import.meta.url);",
-  "const __fnrun_filename = __fnrun_fileURLToPath(import.meta.url);",
-  "const __fnrun_dirname = __fnrun_pathDirname(__fnrun_filename);",
-].join("\n");
-
-/**
  * Imports two throwaway modules from files, as a specialization imports the bundle, starting as
  * a bundle does: the first import of a file in a process compiles the ESM loader's
  * resolve/load/translate path (~1 ms here, measured) and the banner's built-in modules get their
- * ESM facades, which a stem cell can pay now instead of on its function's first request.
+ * ESM facades, which a stem cell can pay now instead of on its function's first request (the
+ * first ESM import of a built-in module builds its facade, once per process; node:module alone
+ * took ~0.9 ms of a function's import).
  */
 async function warmModuleLoader(): Promise<void> {
   for (let i = 0; i < 2; i++) {
     const file = `/tmp/.fnrun-warm-${process.pid}-${i}.mjs`;
-    writeFileSync(file, `${BUNDLE_BANNER}\nexport default { async fetch() { return new Response(require.resolve.name + __fnrun_dirname); } };\n`);
+    writeFileSync(file, `${SHIM_BANNER}\nexport default { async fetch() { return new Response(require.resolve.name + __fnrun_dirname); } };\n`);
     try {
       await loadFunction(file);
     } finally {
