@@ -100,6 +100,7 @@ export class LeaseBroker {
   }
 
   async #acquire(worker: WorkerLink, rid: number, fn: string): Promise<void> {
+    if (!this.#workers.has(worker)) return; // asked just before it exited
     let lease: Lease | undefined;
     try {
       lease = this.#opts.pools.tryAcquire(fn) ?? (await this.#contend(fn));
@@ -108,6 +109,9 @@ export class LeaseBroker {
       worker.send({ t: "deny", rid, code, message: (err as Error).message ?? String(err) });
       return;
     }
+    // The worker died while its request waited (or its last message came after its exit):
+    // nobody will use or give back this lease, so it goes back now.
+    if (!this.#workers.has(worker)) return lease.release("ok");
     const id = ++this.#nextLease;
     this.#held.set(id, { lease, worker, fn });
     const instance = lease.instance as Lease["instance"] & { socketPath?: string };
