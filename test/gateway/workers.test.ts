@@ -4,8 +4,9 @@
  * containers: a burst spread over every worker never puts more than `concurrency` requests
  * into one instance (the function counts them itself) nor starts more than max_instances
  * containers; the invocation log and the metrics count every worker's requests once; a worker
- * killed from the host is replaced and the leases it held come back. The scaling contract of
- * the warm pool runs with workers = 3 too (warm-pool.test.ts).
+ * killed from the host is replaced and the leases it held come back, also the one its queued
+ * request is given after it died. The scaling contract of the warm pool runs with workers = 3
+ * too (warm-pool.test.ts).
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -123,6 +124,34 @@ max_queue = 100
       return fns.find((f) => f.name === "counter")?.instances?.inflight === 0;
     });
     const after = await Promise.all(Array.from({ length: 6 }, () => get("/counter")));
+    assert.deepEqual(after.map((a) => a.status), Array(6).fill(200));
+  });
+
+  test("a worker killed while its request waits in the queue: the slot the pool gives that request later comes back", async () => {
+    type Stats = { inflight: number; queued: number };
+    const stats = async () => {
+      const fns = await control<Array<{ name: string; instances: Stats | null }>>(d, "GET", "/v1/functions");
+      return fns.find((f) => f.name === "counter")?.instances ?? { inflight: -1, queued: -1 };
+    };
+    // Leases the workers parked after the last requests count as in flight: wait until they went back,
+    // so that "every slot busy" below means six long requests running.
+    await until("parked leases given back", async () => (await stats()).inflight === 0);
+    // Every slot busy (3 instances × concurrency 2), then one more request per worker: each waits in the pool's queue.
+    const long = Promise.all(Array.from({ length: 6 }, () => get("/counter?ms=1500").catch(() => null))); // the victim's are cut
+    await until("every slot busy", async () => (await stats()).inflight >= 6);
+    const queued = Promise.all(Array.from({ length: 3 }, () => get("/counter").catch((err: Error) => ({ status: 0, text: err.message }))));
+    await until("a request of every worker in the queue", async () => (await stats()).queued >= 3);
+    const [victim] = await workerPids(d);
+    process.kill(victim, "SIGKILL");
+    await long;
+    assert.ok((await queued).filter((a) => a.status === 200).length >= 2, "the queued requests of the other workers were answered");
+    // The dead worker's queued request got a slot after the worker was gone: it must not stay busy.
+    await until("no request in flight and none queued", async () => {
+      const s = await stats();
+      return s.inflight === 0 && s.queued === 0;
+    }, 10_000);
+    await until("a replacement worker", async () => (await workerPids(d)).length === 3);
+    const after = await Promise.all(Array.from({ length: 6 }, () => get("/counter?ms=200")));
     assert.deepEqual(after.map((a) => a.status), Array(6).fill(200));
   });
 });
