@@ -4,6 +4,7 @@
  * layer) and anything else that lays out a base rootfs agree on one definition.
  */
 import { nodeRuntimeFiles, NODE_PATH_IN_IMAGE, type HostFile } from "./base-files.ts";
+import { CODE_DIR_IN_IMAGE } from "./image-paths.ts";
 
 /** The uid/gid functions run as inside their container (never 0). */
 export const FUNCTION_UID = 1000;
@@ -41,7 +42,7 @@ export interface BaseLayoutOptions {
  */
 export async function baseLayout(options: BaseLayoutOptions): Promise<BaseEntry[]> {
   const files: HostFile[] = await nodeRuntimeFiles(options.execPath);
-  const dirs = new Set<string>(["/dev", "/proc", "/sys", "/tmp", "/etc", "/app", "/fnrun", "/run", SOCKET_DIR_IN_IMAGE, "/run/fnrun-code", "/usr/local/bin"]);
+  const dirs = new Set<string>(["/dev", "/proc", "/sys", "/tmp", "/etc", "/app", "/fnrun", "/run", SOCKET_DIR_IN_IMAGE, CODE_DIR_IN_IMAGE, "/usr/local/bin"]);
   for (const f of files) {
     for (let d = parentOf(f.target); d !== "/"; d = parentOf(d)) dirs.add(d);
   }

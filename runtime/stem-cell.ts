@@ -15,12 +15,11 @@ import { RuntimeError } from "./errors.ts";
 import type { Runc } from "./runc.ts";
 
 /**
- * Where a stem cell sees `<instance dir>/code/` (read-only bind mount). The base image has
- * this directory (builder/base-layout.ts): a read-only rootfs cannot get new mount points.
+ * Where a stem cell sees `<instance dir>/code/` (read-only bind mount), and the bundle's path
+ * in it. The base image has this directory (builder/base-layout.ts): a read-only rootfs cannot
+ * get new mount points.
  */
-export const CODE_DIR_IN_IMAGE = "/run/fnrun-code";
-/** The bundle's path inside a specialized stem cell. */
-export const STEM_ENTRY = `${CODE_DIR_IN_IMAGE}/index.mjs`;
+export { CODE_DIR_IN_IMAGE, STEM_ENTRY } from "../builder/image-paths.ts";
 /** The bootstrap's load endpoint (runtime/bootstrap/server.ts). */
 export const LOAD_PATH = "/__fnrun/load";
 

@@ -17,12 +17,11 @@ import { loadFunction, messageOf, type Env, type Handler, type LoadedFunction, t
 import { sendJson, type FunctionSlot } from "./request-path.ts";
 import { warmNodeFetchClasses } from "./web/globals.ts";
 import { SHIM_BANNER } from "../../builder/bundle-banner.ts";
+import { STEM_ENTRY } from "../../builder/image-paths.ts";
 
 /** The one path a stem cell is specialized through; reserved in every instance (409 once loaded). */
 export const LOAD_PATH = "/__fnrun/load";
 const MAX_LOAD_BODY = 1024 * 1024;
-/** Where a specialization puts the bundle (runtime/stem-cell.ts STEM_ENTRY; copied: the bootstrap is bundled alone). */
-const STEM_BUNDLE = "/run/fnrun-code/index.mjs";
 /** The longest a request waits for a load (the runtime's own import timeout is 10 s by default). */
 const LOAD_WAIT_MS = 15_000;
 
@@ -62,7 +61,7 @@ function endLoadAttempt(state: InstanceState): void {
  */
 export function awaitsLoad(state: InstanceState): boolean {
   if (state.phase === "loading") return true;
-  return state.phase === "stem" && !state.warming && existsSync(STEM_BUNDLE);
+  return state.phase === "stem" && !state.warming && existsSync(STEM_ENTRY);
 }
 
 /** Resolves when the awaited load attempt has ended, or after LOAD_WAIT_MS (then the request is answered as the phase says). */
