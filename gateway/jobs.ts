@@ -12,13 +12,10 @@ import type { PooledInstance } from "../runtime/function-pool.ts";
 import type { FunctionDefinition, FunctionPools } from "./function-definition.ts";
 import { RUN_LOG_LINE_CHARS, RUN_LOG_LINES, type JobStore, type RunOutcome, type RunRecord } from "./job-store.ts";
 import type { Logger } from "./log.ts";
+import { LOAD_PATH, SCHEDULED_PATH } from "../runtime/bootstrap/reserved-paths.ts";
 import { Schedule } from "./schedule.ts";
 import { type Clock, type RunRequest, Scheduler } from "./scheduler.ts";
 
-/** The bootstrap's endpoint for a cron run (runtime/bootstrap/server.ts). */
-export const SCHEDULED_PATH = "/__fnrun/scheduled";
-/** The bootstrap's state endpoint; its GET answer says whether the module has scheduled(). */
-const LOAD_PATH = "/__fnrun/load";
 /** Longest wait for an instance to be warmed ahead of a run. */
 export const MAX_WARM_LEAD_MS = 10_000;
 /** How long the run's last log lines may take through the pipe into the log file. */

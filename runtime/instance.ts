@@ -16,6 +16,7 @@ import { RuntimeError, lastLines } from "./errors.ts";
 import type { Runc } from "./runc.ts";
 import { OutputReader, type OutputSink } from "./instance-output.ts";
 import { oomKills } from "./oom.ts";
+import { LOAD_PATH } from "./bootstrap/reserved-paths.ts";
 import {
   applyLimits, CODE_DIR_IN_IMAGE, placeBundle, sendLoad, STEM_ENTRY,
   type FunctionRef, type SpecializeOptions, type SpecializeTimings,
@@ -426,7 +427,7 @@ function mergeEnv(...lists: string[][]): string[] {
  */
 async function bootstrapState(instance: Instance): Promise<{ phase?: string; ok?: boolean; error?: string }> {
   try {
-    const res = await instance.dispatcher.request({ path: "/__fnrun/load", method: "GET" });
+    const res = await instance.dispatcher.request({ path: LOAD_PATH, method: "GET" });
     if (!String(res.headers["content-type"] ?? "").startsWith("application/json")) {
       await res.body.dump();
       return {};

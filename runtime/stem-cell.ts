@@ -12,6 +12,7 @@ import { dirname, join } from "node:path";
 import type { Dispatcher } from "undici";
 import { containerCgroupPaths, writeLimitsAt, type LimitsUpdate } from "./cgroup.ts";
 import { RuntimeError } from "./errors.ts";
+import { LOAD_PATH } from "./bootstrap/reserved-paths.ts";
 import type { Runc } from "./runc.ts";
 
 /**
@@ -20,8 +21,6 @@ import type { Runc } from "./runc.ts";
  * get new mount points.
  */
 export { CODE_DIR_IN_IMAGE, STEM_ENTRY } from "../builder/image-paths.ts";
-/** The bootstrap's load endpoint (runtime/bootstrap/server.ts). */
-export const LOAD_PATH = "/__fnrun/load";
 
 /** Which function (and which revision of it) an instance serves. */
 export interface FunctionRef {

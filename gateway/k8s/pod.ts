@@ -18,12 +18,12 @@ import type { IIoK8sApiCoreV1Probe as Probe } from "kubernetes-models/v1/Probe";
 import type { IIoK8sApiCoreV1SecurityContext as SecurityContext } from "kubernetes-models/v1/SecurityContext";
 import type { IIoK8sApiCoreV1Volume as Volume } from "kubernetes-models/v1/Volume";
 import { FUNCTION_GID, FUNCTION_UID } from "../../builder/index.ts";
+import { HEALTH_PATH } from "../../runtime/bootstrap/reserved-paths.ts";
 import type { FunctionConfig } from "../config.ts";
 import { secretName } from "./naming.ts";
 import { bytesQuantity, cpuQuantity, seconds } from "./quantities.ts";
 
 export const PORT = 8080;
-export const HEALTH_PATH = "/__fnrun/health";
 export const CONTAINER_NAME = "function";
 const TMP_VOLUME = "tmp";
 /** The bootstrap's default drain on SIGTERM (runtime/bootstrap/drain.ts). */

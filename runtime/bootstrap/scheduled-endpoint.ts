@@ -7,9 +7,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { callScheduled, messageOf, type Env, type ScheduledEvent } from "./function-module.ts";
 import { sendJson, type Platform } from "./request-path.ts";
+import { SCHEDULED_PATH } from "./reserved-paths.ts";
 import type { InstanceState } from "./stem.ts";
 
-export const SCHEDULED_PATH = "/__fnrun/scheduled";
 
 /**
  * A cron run: 200 when scheduled() (and what it passed to waitUntil) resolved, 502

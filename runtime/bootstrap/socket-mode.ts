@@ -15,8 +15,9 @@ import { functionEnv, loadFunction, messageOf, type LoadedFunction } from "./fun
 import { INIT_ERROR_NAME, listenOnSocket } from "./listener.ts";
 import { takePlatformHeaders } from "./platform-headers.ts";
 import { createFunctionListener, kPlatform, sendJson, type PlatformRequest } from "./request-path.ts";
-import { handleScheduled, SCHEDULED_PATH } from "./scheduled-endpoint.ts";
-import { awaitsLoad, handleLoad, LOAD_PATH, newInstanceState, settle, SOCKET_MAX_HEADER_BYTES, untilLoadEnds, warmUp } from "./stem.ts";
+import { LOAD_PATH, SCHEDULED_PATH } from "./reserved-paths.ts";
+import { handleScheduled } from "./scheduled-endpoint.ts";
+import { awaitsLoad, handleLoad, newInstanceState, settle, SOCKET_MAX_HEADER_BYTES, untilLoadEnds, warmUp } from "./stem.ts";
 
 export async function serveOnSocket(socketDir: string, entry: string | undefined): Promise<void> {
   // Lines written during an invocation carry its id (console-tag.ts), also under concurrency.

@@ -18,10 +18,9 @@ import { functionEnv, loadFunction, type Handler } from "./function-module.ts";
 import { listenOnTcp } from "./listener.ts";
 import { takePlatformHeaders } from "./platform-headers.ts";
 import { createFunctionListener, kPlatform, sendJson, type PlatformRequest } from "./request-path.ts";
+import { HEALTH_PATH } from "./reserved-paths.ts";
 
 const PLATFORM_PREFIX = "/__fnrun";
-/** The readiness/liveness probe (`fnrun export k8s` points Kubernetes at it). */
-export const HEALTH_PATH = "/__fnrun/health";
 /** What fnrun's public gateway answers a client's /__fnrun/ request (gateway/request-limits.ts, errors.ts). */
 const RESERVED_BODY = { error: "bad request", code: "FNRUN_BAD_REQUEST", message: "bad request target: paths under /__fnrun/ are reserved for fnrun" };
 

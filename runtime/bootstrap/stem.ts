@@ -18,9 +18,8 @@ import { sendJson, type FunctionSlot } from "./request-path.ts";
 import { warmNodeFetchClasses } from "./web/globals.ts";
 import { SHIM_BANNER } from "../../builder/bundle-banner.ts";
 import { STEM_ENTRY } from "../../builder/image-paths.ts";
+import { LOAD_PATH } from "./reserved-paths.ts";
 
-/** The one path a stem cell is specialized through; reserved in every instance (409 once loaded). */
-export const LOAD_PATH = "/__fnrun/load";
 const MAX_LOAD_BODY = 1024 * 1024;
 /** The longest a request waits for a load (the runtime's own import timeout is 10 s by default). */
 const LOAD_WAIT_MS = 15_000;
