@@ -15,6 +15,7 @@
 import type { Lease, Outcome } from "../../runtime/function-pool.ts";
 import type { InvocationRecord, TimeoutEvent } from "../public-server.ts";
 import type { FromWorker, Grant, ToWorker } from "./protocol.ts";
+import { recordsOf } from "./record-rows.ts";
 
 /** A worker as the broker sees it: a way to send it messages. */
 export interface WorkerLink {
@@ -85,7 +86,7 @@ export class LeaseBroker {
         this.#recalls.get(m.seq)?.();
         break;
       case "invocations":
-        for (const r of m.records) this.#opts.onInvocation(r);
+        for (const r of recordsOf(m.rows)) this.#opts.onInvocation(r);
         break;
       case "timeout":
         this.#opts.onTimeout(m.event);

@@ -7,7 +7,7 @@
  * message, so a busy worker sends about nothing per request (see lease-broker.ts).
  */
 import type { Outcome, StartKind } from "../../runtime/function-pool.ts";
-import type { InvocationRecord, TimeoutEvent } from "../public-server.ts";
+import type { TimeoutEvent } from "../public-server.ts";
 import type { RequestLimits } from "../request-limits.ts";
 import type { RouteSpec } from "../routes.ts";
 
@@ -67,7 +67,8 @@ export type FromWorker =
   | { t: "release"; leases: Array<[lease: number, outcome: Outcome]> }
   /** The answer to "contended": how many leases it gave back (the releases were sent before it). */
   | { t: "recalled"; seq: number; released: number }
-  | { t: "invocations"; records: InvocationRecord[] }
+  /** Invocation records, flattened (record-rows.ts). */
+  | { t: "invocations"; rows: unknown[] }
   | { t: "timeout"; event: TimeoutEvent }
   /** Every request is answered and every lease given back: the worker exits next. */
   | { t: "closed" };

@@ -10,6 +10,7 @@ import type { Server } from "node:http";
 import { createPublicServer, type InvocationRecord } from "../public-server.ts";
 import { RouteTable } from "../routes.ts";
 import type { FromWorker, FunctionInfo, ToWorker } from "./protocol.ts";
+import { appendRecord } from "./record-rows.ts";
 import { WorkerInvoker } from "./worker-invoker.ts";
 
 /** Invocation records are sent at most this often (the console shows them within 2 s). */
@@ -23,17 +24,19 @@ export async function runGatewayWorker(): Promise<void> {
   let routes = new RouteTable(new Map());
   let server: Server | undefined;
 
-  let records: InvocationRecord[] = [];
+  let rows: unknown[] = [];
+  let count = 0;
   let flushTimer: NodeJS.Timeout | null = null;
   const flush = () => {
     flushTimer = null;
-    if (records.length === 0) return;
-    send({ t: "invocations", records });
-    records = [];
+    if (count === 0) return;
+    send({ t: "invocations", rows });
+    rows = [];
+    count = 0;
   };
   const onInvocation = (r: InvocationRecord) => {
-    records.push(r);
-    if (records.length >= RECORD_BATCH_MAX) flush();
+    appendRecord(rows, r);
+    if (++count >= RECORD_BATCH_MAX) flush();
     else flushTimer ??= setTimeout(flush, RECORD_FLUSH_MS);
   };
 
