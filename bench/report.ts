@@ -175,6 +175,7 @@ export function renderMarkdown(r: Results): string {
       out.push(
         `The proxy floor (bench/proxy-floor.mjs) is the gateway's design with nothing of fnrun in it: node:http in, undici \`Pool.dispatch\` out over the same`,
         `instance's unix socket, no routing, limits, lease, timeout, metrics or log. It reaches ${times(w.floorReqPerSecRatio)} the bare server's req/s, and the gateway ${times(w.gatewayOfFloor)} the floor's (medians of the per-round ratios).`,
+        `The floor and the bare server start with bin/tick-shape.mjs, as \`fnrun up\` does: without it about a third of node processes run nextTick on V8's generic path for their whole life (README, "Where the warm gap goes").`,
         "",
       );
     }

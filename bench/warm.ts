@@ -64,9 +64,16 @@ export async function instanceSocket(daemon: Pick<DaemonProcess, "stateDir" | "c
   return join(daemon.stateDir, "instances", ids[0], "sock", "fn.sock");
 }
 
+/**
+ * What the baselines are started with: bin/tick-shape.mjs, as `fnrun up` starts with it. Any node
+ * process draws the slow nextTick state it avoids about a third of the time; a baseline that drew
+ * it would flatter the gateway's ratio to it.
+ */
+const TICK_SHAPE = join(import.meta.dirname, "..", "bin", "tick-shape.mjs");
+
 /** Runs a bench/ script that prints its port once it listens; resolves when /hello answers. */
 async function startScript(what: string, file: string, args: string[]): Promise<BareServer> {
-  const child: ChildProcess = spawn(process.execPath, [join(import.meta.dirname, file), ...args], {
+  const child: ChildProcess = spawn(process.execPath, ["--import", TICK_SHAPE, join(import.meta.dirname, file), ...args], {
     cwd: join(import.meta.dirname, ".."),
     env: MIN_ENV,
     stdio: ["ignore", "pipe", "pipe"],
