@@ -9,7 +9,7 @@
 // request). A daemon that drew that state served ~10% fewer requests for as long as it ran:
 // about a third of `fnrun up` processes did. Building objects along the same map path with
 // the widest values first (a small integer, a double, a string) leaves nothing to widen
-// later: in measurements, 6 of 6 daemons started this way were in the fast state, and the
+// later: in measurements, 11 of 11 daemons started this way were in the fast state, and the
 // slow state could still be forced with --no-lazy-feedback-allocation (feedback taken before
 // this module runs), which is how it was traced to this. README, "Where the warm gap goes".
 import { createHook } from "node:async_hooks";
