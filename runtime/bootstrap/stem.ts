@@ -31,6 +31,8 @@ export interface InstanceState extends FunctionSlot {
   phase: "stem" | "loading" | "loaded";
   /** While true, requests come from the stem's own warm-up (the socket is not published yet). */
   warming: boolean;
+  /** Specializations the warm-up rehearsed to the end (rehearse()); told in `GET /__fnrun/load`. */
+  rehearsals: number;
   /** Settles when the current load attempt (or the next one) has, whatever its outcome. */
   loadAttempt: Promise<void>;
   endLoadAttempt: () => void;
@@ -38,7 +40,7 @@ export interface InstanceState extends FunctionSlot {
 
 /** A socket-mode instance before anything is loaded. */
 export function newInstanceState(): InstanceState {
-  const state = { handler: undefined, initError: undefined, scheduled: undefined, phase: "stem", warming: false } as Omit<InstanceState, "loadAttempt" | "endLoadAttempt"> as InstanceState;
+  const state = { handler: undefined, initError: undefined, scheduled: undefined, phase: "stem", warming: false, rehearsals: 0 } as Omit<InstanceState, "loadAttempt" | "endLoadAttempt"> as InstanceState;
   nextLoadAttempt(state);
   return state;
 }
@@ -156,7 +158,7 @@ export async function handleLoad(state: InstanceState, env: Env, req: IncomingMe
   if (req.method === "GET") {
     req.resume();
     if (awaitsLoad(state)) await untilLoadEnds(state);
-    return sendJson(res, 200, { phase: state.phase, ok: state.handler !== undefined, hasScheduled: state.scheduled !== undefined, error: state.handler || state.phase !== "loaded" ? undefined : messageOf(state.initError) });
+    return sendJson(res, 200, { phase: state.phase, ok: state.handler !== undefined, hasScheduled: state.scheduled !== undefined, rehearsals: state.rehearsals, error: state.handler || state.phase !== "loaded" ? undefined : messageOf(state.initError) });
   }
   if (state.phase !== "stem" || req.method !== "POST") {
     return sendJson(res, 409, { error: "a function is already loaded", message: "an instance never serves another function" }, "loaded");
@@ -196,11 +198,11 @@ const WARM_HANDLER: Handler = (request) =>
 
 /**
  * A stem cell has time now and none later: while still on its temporary socket name, it runs
- * a load request and a function's request path (HTTP parser, the light Request and Response,
- * a streamed body both ways) twice, loads node's own fetch classes (what fetch(), FormData or a
- * function's own `new Request()` use: ~50 ms of CPU a cold start does not pay unless its
- * function needs them), then imports two throwaway modules, so that their first use after
- * specialization is not also their first compilation.
+ * a function's request path (HTTP parser, the light Request and Response, a streamed body both
+ * ways) and the load request's parsing twice, loads node's own fetch classes (what fetch(),
+ * FormData or a function's own `new Request()` use: ~50 ms of CPU a cold start does not pay
+ * unless its function needs them), then rehearses its specialization, so that no step of a
+ * stem start is also that code's first run.
  */
 export async function warmUp(state: InstanceState, tmpSocket: string): Promise<void> {
   state.warming = true;
@@ -221,26 +223,48 @@ export async function warmUp(state: InstanceState, tmpSocket: string): Promise<v
     state.warming = false;
     state.handler = undefined;
   }
-  await warmModuleLoader().catch((err) => console.error("fnrun: stem module-loader warm-up failed (serving anyway):", err));
+  for (let i = 0; i < REHEARSALS; i++) {
+    try {
+      await rehearse(state, tmpSocket, i);
+    } catch (err) {
+      console.error("fnrun: stem rehearsal failed (serving anyway):", err);
+      break;
+    }
+  }
 }
 
 /**
- * Imports two throwaway modules from files, as a specialization imports the bundle, starting as
- * a bundle does: the first import of a file in a process compiles the ESM loader's
- * resolve/load/translate path (~1 ms here, measured) and the banner's built-in modules get their
- * ESM facades, which a stem cell can pay now instead of on its function's first request (the
- * first ESM import of a built-in module builds its facade, once per process; node:module alone
- * took ~0.9 ms of a function's import).
+ * How many specializations a stem cell rehearses. One took a stem start's import from 2.33 to
+ * 1.73 ms and its first request's answer from 6.11 to 5.15 ms after the load was sent (host
+ * harness, 14 rounds, medians); three or six measured the same as one, two leave room for
+ * the first to compile what the second then runs.
  */
-async function warmModuleLoader(): Promise<void> {
-  for (let i = 0; i < 2; i++) {
-    const file = `/tmp/.fnrun-warm-${process.pid}-${i}.mjs`;
-    writeFileSync(file, `${SHIM_BANNER}\nexport default { async fetch() { return new Response(require.resolve.name + __fnrun_dirname); } };\n`);
-    try {
-      await loadFunction(file);
-    } finally {
-      unlinkSync(file);
-    }
+const REHEARSALS = 2;
+
+/**
+ * One specialization as the runtime drives it, through the real load path (handleLoad, the
+ * import, settle, the load attempt a waiting request is released by), on connections of its
+ * own: `POST /__fnrun/load` of a throwaway module that starts as a bundle does (its banner's
+ * built-in modules get their ESM facades now, once per process), a request sent beside it that
+ * waits for the import, one after. Warming-mode requests skip all of that, and the first run of
+ * a function costs several times its later ones (lazy compilation, inline caches still empty).
+ * Afterwards the state is a stem cell's again: no function, no env, the module's file gone.
+ */
+async function rehearse(state: InstanceState, tmpSocket: string, n: number): Promise<void> {
+  const file = `/tmp/.fnrun-rehearsal-${process.pid}-${n}.mjs`;
+  writeFileSync(file, `${SHIM_BANNER}\nexport default { async fetch(request) { return new Response(new URL(request.url).pathname + __fnrun_dirname); } };\n`);
+  try {
+    const load = Buffer.from(JSON.stringify({ entry: file, env: {}, timeoutMs: LOAD_WAIT_MS })).toString("base64");
+    await Promise.all([selfRequest(tmpSocket, "POST", LOAD_PATH, undefined, { [LOAD_HEADER]: load }), selfRequest(tmpSocket, "GET", "/rehearsal/waiting")]);
+    await selfRequest(tmpSocket, "GET", "/rehearsal/loaded");
+    if (state.initError !== undefined || state.handler === undefined) throw new Error(`the rehearsal's module did not load: ${messageOf(state.initError)}`);
+    state.rehearsals++;
+  } finally {
+    unlinkSync(file);
+    state.phase = "stem";
+    state.handler = undefined;
+    state.scheduled = undefined;
+    state.initError = undefined;
   }
 }
 

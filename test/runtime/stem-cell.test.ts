@@ -169,6 +169,20 @@ describe("stem cells (real runc)", async () => {
     assert.equal((await get(stem, "/")).text, "true");
   });
 
+  test("the warm-up rehearses two specializations through the load path, and leaves a stem cell as new", async () => {
+    const stem = await startStem();
+    const state = await get(stem, "/__fnrun/load");
+    assert.equal(state.status, 200);
+    assert.deepEqual(JSON.parse(state.text), { phase: "stem", ok: false, hasScheduled: false, rehearsals: 2 });
+    // The rehearsals' module is gone: still a stem cell, every request 503.
+    const r = await get(stem, "/rehearsal/loaded");
+    assert.deepEqual([r.status, r.headers["x-fnrun-error"]], [503, "stem"]);
+    await stem.specialize(fnOf(probe, { env: { FOO: "bar" } }));
+    assert.deepEqual(JSON.parse((await get(stem, "/env")).text), { env: { FOO: "bar" }, processFoo: "bar", processSecret: null });
+    assert.deepEqual(JSON.parse((await get(stem, "/tmp")).text), []);
+    assert.doesNotMatch(await readFile(logFile, "utf8"), /rehearsal failed|warm-up failed/);
+  });
+
   test("the load request: small in the x-fnrun-load header, large (past 64 KiB) as the body; both reach the function", async () => {
     for (const size of [10, 100 * 1024]) {
       const stem = await startStem();
