@@ -125,6 +125,9 @@ export interface ExchangeInit {
   startedAt: number;
 }
 
+/** A server-timing duration: ms to two decimals, a warm lease's zero as "0". */
+const dur = (ms: number): string => (ms === 0 ? "0" : ms.toFixed(2));
+
 /** One request proxied to one leased instance: the undici dispatch handler for it. */
 export class Exchange implements Dispatcher.DispatchHandler, Timed {
   readonly req: IncomingMessage;
@@ -232,7 +235,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Timed {
       head.push(name, value);
     }
     const lease = this.lease;
-    head.push("x-fnrun-start", lease.kind, "server-timing", `queue;dur=${lease.queueMs}, start;dur=${lease.startMs}, handler;dur=${this.handlerMs.toFixed(2)}`);
+    head.push("x-fnrun-start", lease.kind, "server-timing", `queue;dur=${dur(lease.queueMs)}, start;dur=${dur(lease.startMs)}, handler;dur=${this.handlerMs.toFixed(2)}`);
     this.status = statusCode;
     this.#head = head;
     this.#resume = resume;

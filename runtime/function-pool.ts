@@ -72,6 +72,7 @@ interface Slot {
   instance: PooledInstance;
   inflight: number;
   lastUsed: number;
+  /** performance.now() when it joined the pool (as the waiters' enqueuedAt: queue and start times below a millisecond). */
   readyAt: number;
   startMs: number;
   started: Started;
@@ -143,7 +144,7 @@ export class FunctionPool {
     if (lease) return Promise.resolve(lease);
     if (this.#waiters.length >= this.#opts.maxQueue) return Promise.reject(queueFull(this.name, this.#waiters.length));
     return new Promise<Lease>((resolve, reject) => {
-      this.#waiters.push({ enqueuedAt: Date.now(), resolve, reject });
+      this.#waiters.push({ enqueuedAt: performance.now(), resolve, reject });
       this.#scale();
     });
   }
@@ -155,7 +156,7 @@ export class FunctionPool {
   tryAcquire(): Lease | undefined {
     if (this.#closed || this.#waiters.length > 0) return undefined;
     const slot = this.#freeSlot();
-    return slot && this.#lease(slot, Date.now(), false);
+    return slot && this.#lease(slot, 0, false);
   }
 
   /** Stops instances idle longer than idleTimeoutMs, keeping minInstances. */
@@ -223,7 +224,6 @@ export class FunctionPool {
 
   #lease(slot: Slot, enqueuedAt: number, waited: boolean): Lease {
     slot.inflight++;
-    const now = Date.now();
     // A request that waited for this very instance to start had a stem or cold start; anything else is warm.
     const started = waited && slot.readyAt >= enqueuedAt;
     let released = false;
@@ -231,7 +231,7 @@ export class FunctionPool {
       instance: slot.instance,
       revision: this.revision,
       kind: started ? slot.started.kind : "warm",
-      queueMs: now - enqueuedAt,
+      queueMs: waited ? performance.now() - enqueuedAt : 0,
       startMs: started ? slot.startMs : 0,
       createMs: started ? slot.started.createMs : 0,
       specializeMs: started ? slot.started.specializeMs : 0,
@@ -275,7 +275,7 @@ export class FunctionPool {
 
   async #startOne(throwOnError: boolean): Promise<void> {
     this.#starting++;
-    const t0 = Date.now();
+    const t0 = performance.now();
     let started: Started;
     try {
       started = await this.#opts.start();
@@ -305,8 +305,8 @@ export class FunctionPool {
       this.#checkDrained();
       return;
     }
-    const now = Date.now();
-    const slot: Slot = { instance, inflight: 0, lastUsed: now, readyAt: now, startMs: now - t0, started };
+    const now = performance.now();
+    const slot: Slot = { instance, inflight: 0, lastUsed: Date.now(), readyAt: now, startMs: now - t0, started };
     this.#slots.add(slot);
     if (!throwOnError && instance.ready) {
       instance.ready.catch((err: unknown) => {

@@ -105,7 +105,7 @@ export class WorkerInvoker implements Invoker {
     this.#pending.delete(rid);
     if (!waiter) return this.released(grant, "ok"); // nobody waits any more: park it
     // The wait the client saw: the primary's queue and start plus the message round trip.
-    const queueMs = Math.max(grant.queueMs, Math.round(performance.now() - waiter.at));
+    const queueMs = Math.max(grant.queueMs, performance.now() - waiter.at);
     waiter.resolve(this.#use(grant, grant.kind, queueMs, grant.startMs, grant.createMs, grant.specializeMs));
   }
 

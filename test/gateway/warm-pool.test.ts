@@ -207,8 +207,13 @@ pids = 32
     });
     const res = await get(d, "/lean");
     assert.equal(res.status, 200);
-    const [record] = await control<Array<{ kind: string; specializeMs: number }>>(d, "GET", "/v1/invocations?fn=lean&limit=1");
+    const [record] = await control<Array<{ kind: string; specializeMs: number; startMs: number }>>(d, "GET", "/v1/invocations?fn=lean&limit=1");
     assert.equal(record.kind, "stem");
+    // A stem start takes about a millisecond: its time is measured to a fraction of one, not in whole ones.
+    const timing = /^queue;dur=(\d+\.\d\d), start;dur=(\d+\.\d\d), handler;dur=\d+\.\d\d$/.exec(String(res.headers["server-timing"]));
+    assert.ok(timing, `server-timing: ${res.headers["server-timing"]}`);
+    assert.equal(Number(timing[2]), Number(record.startMs.toFixed(2)));
+    assert.ok(record.startMs > 0 && !Number.isInteger(record.startMs), `startMs ${record.startMs}`);
     const [instance] = (await fn(d, "lean")).instances!.list;
     assert.equal(instance.kind, "stem");
     const cg = (ctrl: string, file: string) => readFile(`/sys/fs/cgroup/${ctrl}/fnrun/${instance.id}/${file}`, "utf8").then((t) => t.trim());
