@@ -11,7 +11,10 @@
 // the widest values first (a small integer, a double, a string) leaves nothing to widen
 // later: in measurements, 11 of 11 daemons started this way were in the fast state, and the
 // slow state could still be forced with --no-lazy-feedback-allocation (feedback taken before
-// this module runs), which is how it was traced to this. README, "Where the warm gap goes".
+// this module runs), which is how it was traced to this. It was drawn anyway by 6 of 10
+// daemons started while dist/ was stale, when the build (esbuild's JS API) ran in the
+// daemon's own process; bin/fnrun.mjs builds in a child process since (6 of 6 fast).
+// README, "Where the warm gap goes".
 import { createHook } from "node:async_hooks";
 
 /**

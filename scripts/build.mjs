@@ -1,8 +1,9 @@
 /**
  * Bundles the fnrun command (cli/main.ts and everything it imports) into dist/fnrun.js with
-^ * esbuild. The daemon runs from this bundle, not through tsx: tsx's loader and helpers cost
+ * esbuild. The daemon runs from this bundle, not through tsx: tsx's loader and helpers cost
  * ~24 µs of CPU on every proxied request (measured: 13k → 18k req/s through the gateway).
- * bin/fnrun.mjs calls build() whenever a source file is newer than the bundle.
+ * bin/fnrun.mjs runs this file (in a node process of its own) whenever a source file is newer
+ * than the bundle.
  */
 import { readdir, rename, stat, writeFile, mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
