@@ -235,9 +235,9 @@ export async function warmUp(state: InstanceState, tmpSocket: string): Promise<v
 
 /**
  * How many specializations a stem cell rehearses. One took a stem start's import from 2.33 to
- * 1.73 ms and its first request's answer from 6.11 to 5.15 ms after the load was sent (host
- * harness, 14 rounds, medians); three or six measured the same as one, two leave room for
- * the first to compile what the second then runs.
+ * 1.73 ms, and the answer to its first request from 6.11 to 5.15 ms after the specialization
+ * began (host harness, 14 rounds, medians); three or six measured the same as one, two leave
+ * room for the first to compile what the second then runs.
  */
 const REHEARSALS = 2;
 
