@@ -31,7 +31,7 @@ export interface InstanceState extends FunctionSlot {
   phase: "stem" | "loading" | "loaded";
   /** While true, requests come from the stem's own warm-up (the socket is not published yet). */
   warming: boolean;
-  /** Specializations the warm-up rehearsed to the end (rehearse()); told in `GET /__fnrun/load`. */
+  /** Specializations the warm-up rehearsed to the end (rehearse()); told in `GET /__fnrun/load` when any (stem cells only). */
   rehearsals: number;
   /** Settles when the current load attempt (or the next one) has, whatever its outcome. */
   loadAttempt: Promise<void>;
@@ -158,7 +158,7 @@ export async function handleLoad(state: InstanceState, env: Env, req: IncomingMe
   if (req.method === "GET") {
     req.resume();
     if (awaitsLoad(state)) await untilLoadEnds(state);
-    return sendJson(res, 200, { phase: state.phase, ok: state.handler !== undefined, hasScheduled: state.scheduled !== undefined, rehearsals: state.rehearsals, error: state.handler || state.phase !== "loaded" ? undefined : messageOf(state.initError) });
+    return sendJson(res, 200, { phase: state.phase, ok: state.handler !== undefined, hasScheduled: state.scheduled !== undefined, rehearsals: state.rehearsals || undefined, error: state.handler || state.phase !== "loaded" ? undefined : messageOf(state.initError) });
   }
   if (state.phase !== "stem" || req.method !== "POST") {
     return sendJson(res, 409, { error: "a function is already loaded", message: "an instance never serves another function" }, "loaded");
