@@ -5,7 +5,9 @@
  * each call: about 5 µs a request, 9% of the gateway's CPU under load (`node --cpu-prof`).
  * These keep plain numbers per label set and hand them to the prom-client registry only when
  * it is scraped, in the shape prom-client's own metrics give, so the exposition text is
- * prom-client's and reads the same as before.
+ * prom-client's and reads the same as before. Cells are found by the label values themselves
+ * (a map per first value, of maps per second value), so a request joins no key string: the
+ * values are the gateway's own strings, whose hashes V8 keeps.
  */
 import { Counter, type Registry } from "prom-client";
 
@@ -21,7 +23,7 @@ interface CounterCell<L extends string> {
  * Counter that is refilled from the tallies at each scrape (`collect`).
  */
 export class TallyCounter<L extends string> {
-  readonly #cells = new Map<string, CounterCell<L>>();
+  readonly #cells = new Cells<CounterCell<L>>();
   readonly #labelNames: readonly L[];
 
   constructor(opts: { name: string; help: string; labelNames: readonly L[]; registry: Registry }) {
@@ -34,22 +36,21 @@ export class TallyCounter<L extends string> {
       registers: [opts.registry],
       collect() {
         this.reset();
-        for (const c of cells.values()) this.inc(c.labels, c.value);
+        for (const c of cells.all()) this.inc(c.labels, c.value);
       },
     });
   }
 
   /** Adds 1 to the cell of these label values (in labelNames order: one or two). */
   add(first: string, second?: string): void {
-    const key = keyOf(first, second);
-    const cell = this.#cells.get(key);
+    const cell = this.#cells.get(first, second);
     if (cell) cell.value++;
-    else this.#cells.set(key, { labels: labelsOf(this.#labelNames, first, second), value: 1 });
+    else this.#cells.set(first, second, { labels: labelsOf(this.#labelNames, first, second), value: 1 });
   }
 
   /** The count of these label values (0 when never added). */
   get(first: string, second?: string): number {
-    return this.#cells.get(keyOf(first, second))?.value ?? 0;
+    return this.#cells.get(first, second)?.value ?? 0;
   }
 }
 
@@ -80,7 +81,7 @@ export class TallyHistogram<L extends string> {
   readonly aggregator = "sum";
   readonly #bounds: readonly number[];
   readonly #labelNames: readonly L[];
-  #cells = new Map<string, HistogramCell<L>>();
+  #cells = new Cells<HistogramCell<L>>();
 
   constructor(opts: { name: string; help: string; labelNames: readonly L[]; buckets: readonly number[]; registry: Registry }) {
     this.name = opts.name;
@@ -92,9 +93,8 @@ export class TallyHistogram<L extends string> {
 
   /** Records `value` for these label values (in labelNames order: one or two). */
   observe(value: number, first: string, second?: string): void {
-    const key = keyOf(first, second);
-    let cell = this.#cells.get(key);
-    if (!cell) this.#cells.set(key, (cell = { labels: labelsOf(this.#labelNames, first, second), counts: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 }));
+    let cell = this.#cells.get(first, second);
+    if (!cell) this.#cells.set(first, second, (cell = { labels: labelsOf(this.#labelNames, first, second), counts: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 }));
     const bounds = this.#bounds;
     let i = 0;
     while (i < bounds.length && value > bounds[i]) i++;
@@ -106,7 +106,7 @@ export class TallyHistogram<L extends string> {
   async get(): Promise<{ name: string; help: string; type: string; values: MetricValue[]; aggregator: string }> {
     const values: MetricValue[] = [];
     const bucket = `${this.name}_bucket`;
-    for (const cell of this.#cells.values()) {
+    for (const cell of this.#cells.all()) {
       let acc = 0;
       for (let i = 0; i < this.#bounds.length; i++) {
         acc += cell.counts[i];
@@ -120,13 +120,36 @@ export class TallyHistogram<L extends string> {
   }
 
   reset(): void {
-    this.#cells = new Map();
+    this.#cells = new Cells();
   }
 }
 
-function keyOf(first: string, second: string | undefined): string {
-  return second === undefined ? first : `${first}\u0000${second}`;
+/**
+ * Cells by one or two label values: a map per first value, of maps per second value (NO_SECOND
+ * when there is none). all() gives them in the order they were made, as prom-client's own do.
+ */
+class Cells<C> {
+  readonly #byFirst = new Map<string, Map<string, C>>();
+  readonly #made: C[] = [];
+
+  get(first: string, second: string | undefined): C | undefined {
+    return this.#byFirst.get(first)?.get(second ?? NO_SECOND);
+  }
+
+  set(first: string, second: string | undefined, cell: C): void {
+    let inner = this.#byFirst.get(first);
+    if (!inner) this.#byFirst.set(first, (inner = new Map()));
+    inner.set(second ?? NO_SECOND, cell);
+    this.#made.push(cell);
+  }
+
+  all(): readonly C[] {
+    return this.#made;
+  }
 }
+
+/** The second key of a one-label cell: no label value can be a lone NUL. */
+const NO_SECOND = "\u0000";
 
 /** The labels object of a new cell; the arity is checked here, once per label set. */
 function labelsOf<L extends string>(names: readonly L[], first: string, second: string | undefined): Labels<L> {
