@@ -132,9 +132,10 @@ class Gateway implements ExchangeHooks {
     }
 
     const invoker = this.#opts.invoker;
-    const init = { fn, invocationId: nextInvocationId(), timeoutMs: invoker.timeoutOf(fn), path: url, headers, body, maxBodyBytes: this.#limits.maxBodyBytes, startedAt: started };
+    const init = { fn, invocationId: nextInvocationId(), timeoutMs: invoker.timeoutOf(fn), path: url, headers, body, maxBodyBytes: this.#limits.maxBodyBytes, startedAt: started, immediate: false };
     const warm = invoker.tryAcquire?.(fn);
     if (warm) {
+      init.immediate = true;
       new Exchange(req, res, warm, init, this);
       return;
     }
