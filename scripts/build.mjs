@@ -5,7 +5,7 @@
  * bin/fnrun.mjs runs this file (in a node process of its own) whenever a source file is newer
  * than the bundle.
  */
-import { readdir, rename, stat, writeFile, mkdir } from "node:fs/promises";
+import { readdir, rename, stat, writeFile, mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "..");
@@ -50,12 +50,31 @@ export async function build() {
     write: false,
     logLevel: "warning",
   });
-  await mkdir(join(ROOT, "dist", "chunks"), { recursive: true });
+  await mkdir(CHUNKS, { recursive: true });
   // Chunks and maps first: the entry's rename is what makes the build visible.
   for (const f of [...result.outputFiles].sort((a) => (a.path === OUT ? 1 : -1))) {
     const tmp = `${f.path}.${process.pid}.tmp`;
     await writeFile(tmp, f.contents);
     await rename(tmp, f.path);
+  }
+  await pruneChunks(new Set(result.outputFiles.map((f) => f.path)));
+}
+
+const CHUNKS = join(ROOT, "dist", "chunks");
+/** How long a chunk no build wrote stays: a process of the build before may still be about to import it (`fnrun up` imports the daemon's chunk as it starts). */
+export const CHUNK_GRACE_MS = 10 * 60_000;
+
+/**
+ * Removes the chunks (and their maps) of earlier builds, which are named by their hash and
+ * would pile up with every build, once they are CHUNK_GRACE_MS old; and leftover temp files
+ * of a build that died, as old.
+ */
+export async function pruneChunks(keep, now = Date.now()) {
+  for (const name of await readdir(CHUNKS).catch(() => [])) {
+    const path = join(CHUNKS, name);
+    if (keep.has(path)) continue;
+    const s = await stat(path).catch(() => null);
+    if (s?.isFile() && now - s.mtimeMs > CHUNK_GRACE_MS) await rm(path, { force: true });
   }
 }
 

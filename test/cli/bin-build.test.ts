@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { cp, mkdtemp, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -64,6 +64,32 @@ describe("bin/fnrun.mjs builds a stale dist in a child process", { timeout: 120_
     const again = await fnrun("--help");
     assert.equal(again.code, 0);
     assert.match(again.stderr, /esbuild-in-process=false/);
+  });
+
+  test("a build removes the chunks of earlier builds once they are ten minutes old, and keeps its own and newer ones", async () => {
+    const chunks = join(copy, "dist", "chunks");
+    const stale = join(chunks, "daemon-OLDBUILD.js");
+    const recent = join(chunks, "daemon-RECENTBL.js");
+    await writeFile(stale, "// an earlier build's chunk\n");
+    await writeFile(`${stale}.map`, "{}");
+    await writeFile(recent, "// a chunk a running daemon of the build before may still import\n");
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(stale, hourAgo, hourAgo);
+    await utimes(`${stale}.map`, hourAgo, hourAgo);
+    const marked = join(copy, "cli", "main.ts");
+    await writeFile(marked, `${await readFile(marked, "utf8")}\n// rebuilt-marker-9c2a\n`);
+    const later = new Date(Date.now() + 8_000);
+    await utimes(marked, later, later);
+    const r = await fnrun("--help");
+    assert.equal(r.code, 0, r.stderr);
+    const left = await readdir(chunks);
+    assert.ok(!left.includes("daemon-OLDBUILD.js") && !left.includes("daemon-OLDBUILD.js.map"), `stale chunk removed: ${left.join(" ")}`);
+    assert.ok(left.includes("daemon-RECENTBL.js"), "a chunk younger than the grace period stays");
+    // Every chunk the new entry imports is there.
+    const entry = await readFile(join(copy, "dist", "fnrun.js"), "utf8");
+    const imported = [...entry.matchAll(/"\.\/chunks\/([^"]+\.js)"/g)].map((m) => m[1]);
+    assert.ok(imported.length > 0, "the entry imports chunks");
+    for (const c of imported) assert.ok(left.includes(c), `${c} is present`);
   });
 
   test("a source that does not compile: exit 1 with a message that names the build, and esbuild's own error", async () => {
