@@ -57,9 +57,9 @@ export function dropped(name: string): boolean {
     case 7:
       return namedAs(name, "upgrade") || namedAs(name, "trailer");
     case 10:
-      return namedAs(name, "connection") || namedAs(name, "keep-alive");
+      return namedAs(name, "connection") || namedAs(name, "keep-alive") || platformHeader(name);
     case 14:
-      return namedAs(name, "http2-settings");
+      return namedAs(name, "http2-settings") || platformHeader(name);
     case 16:
       return namedAs(name, "proxy-connection") || platformHeader(name);
     case 17:

@@ -11,6 +11,12 @@ describe("proxy header names", () => {
     const gone = ["connection", "Connection", "CONNECTION", "keep-alive", "Keep-Alive", "proxy-connection", "Proxy-Connection", "transfer-encoding", "Transfer-Encoding", "upgrade", "Upgrade", "te", "TE", "trailer", "Trailer", "http2-settings", "HTTP2-Settings", "expect", "Expect", "x-fnrun-ctx", "X-Fnrun-Ctx", "X-FNRUN-ERROR", "x-fnrun-", "x-fnrun-anything-at-all", "x-fnrun-sixteen1", "x-fnrun-seventeen"];
     const kept = ["content-length", "Content-Length", "content-type", "host", "Host", "date", "x-fnrun", "x_fnrun-ctx", "x-fnrunctx", "keep_alive", "connections", "tee", "t", "upgrades", "expects", "http2_settings", "transfer-encodin", "proxy-connectio", "x-request-id", "accept-encoding", ""];
     for (const name of gone) assert.equal(dropped(name), true, `${name} is dropped`);
+    // x-fnrun-* of every length, including those of the hop-by-hop names' lengths.
+    for (let n = 0; n <= 24; n++) {
+      assert.equal(dropped(`x-fnrun-${"f".repeat(n)}`), true, `x-fnrun- and ${n} more characters is dropped`);
+      assert.equal(dropped(`X-FnRun-${"F".repeat(n)}`), true, `X-FnRun- and ${n} more characters is dropped`);
+      assert.equal(dropped(`x-fnrum-${"f".repeat(n)}`), false, `x-fnrum- and ${n} more characters is forwarded`);
+    }
     for (const name of kept) assert.equal(dropped(name), false, `${name} is forwarded`);
   });
 
