@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Installs what fnrun needs on a Debian machine and is missing: runc (for the tests also
-# skopeo, umoci, docker-registry, buildah, openssl and chromium; for the benchmark wrk) from
+# skopeo, umoci, docker-registry, buildah, openssl, chromium and docker.io; for the benchmark wrk) from
 # the distribution's packages, and the npm dependencies.
 # Usage: scripts/ensure-deps.sh [--test | --bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# command → Debian package, when they differ
+# a command, or command:Debian package when they differ
 want=(runc)
 case "${1:-}" in
-  --test) want+=(skopeo umoci docker-registry buildah openssl chromium make g++ python3) ;; # make, g++, python3: node-gyp compiles better-sqlite3 for the native package tests # openssl: the registry token test's certificate; chromium: the web console test's browser (driven by playwright-core, whose own download is not used)
+  # make, g++, python3: node-gyp compiles better-sqlite3 for the native package tests; openssl: the
+  # registry token test's certificate; chromium: the web console test's browser (driven by
+  # playwright-core, whose own download is not used); dockerd: the engine the Docker tests run
+  # fnrun's images under (scripts/test.sh starts one of its own for the run)
+  --test) want+=(skopeo umoci docker-registry buildah openssl chromium make g++ python3 dockerd:docker.io) ;;
   --bench) want+=(wrk) ;;
 esac
 missing=()
-for tool in "${want[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+for entry in "${want[@]}"; do command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}"); done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "fnrun needs: ${missing[*]}. Install them with your package manager (Debian: apt-get install ${missing[*]}) and run this again, as root." >&2

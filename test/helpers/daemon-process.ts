@@ -35,8 +35,16 @@ after(async () => {
   await removeEmptyParents();
 });
 const BIN = join(ROOT, "bin/fnrun.mjs");
-/** Children get a minimal env: nothing of the test runner's (NODE_EXTRA_CA_CERTS and the like). */
-export const MIN_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/root" };
+/**
+ * Children get a minimal env: nothing of the test runner's (NODE_EXTRA_CA_CERTS and the like)
+ * but DOCKER_HOST, the engine `npm test` started for this run (scripts/test.sh), which a daemon
+ * with `[build] engine = "docker"` must reach.
+ */
+export const MIN_ENV: Record<string, string> = {
+  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  HOME: "/root",
+  ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {}),
+};
 
 export interface CliResult {
   code: number;
