@@ -179,6 +179,16 @@ export function renderMarkdown(r: Results): string {
         "",
       );
     }
+    const sp = w.slowPath;
+    if (sp) {
+      const us = (x: number | null) => (x === null ? "not sampled" : `${x.toFixed(2)} µs`);
+      out.push(
+        `That state's signature in \`perf\` (bench/slow-path.ts: samples a request in V8's runtime stores for new properties while wrk loads the process; 0 in the fast state, 4-7 µs in the slow one):`,
+        `after the warm-up gateway ${us(sp.before.gateway)}, proxy floor ${us(sp.before.floor)}; after the rounds gateway ${us(sp.after.gateway)}, proxy floor ${us(sp.after.floor)}.`,
+        `bin/tick-shape.mjs does not rule the state out, and a process can enter it after it started: a floor in it flatters the gateway's ratio, a gateway in it lowers it.`,
+        "",
+      );
+    }
     const pair = (x: WarmRound, i: number) =>
       `${i + 1}: ${Math.round(x.gateway.reqPerSec)} / ${Math.round(x.bare.reqPerSec)} = ${ratio(x.gateway.reqPerSec, x.bare.reqPerSec)}${x.floor ? ` (floor ${Math.round(x.floor.reqPerSec)})` : ""} (load ${x.gateway.load})`;
     out.push(`Each round, gateway / bare req/s: ${w.rounds.map(pair).join(" · ")}.`, "");

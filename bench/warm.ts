@@ -15,6 +15,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DaemonProcess } from "./daemon.ts";
 import { getWhenUp, median, MIN_ENV, sh, sleep } from "./lib.ts";
+import { perfAvailable, slowPathUsPerRequest } from "./slow-path.ts";
 
 /** One wrk run, parsed. */
 export interface WrkResult {
@@ -201,6 +202,14 @@ export interface WarmResult {
   gatewayOfFloorP99: number;
   /** Median over the rounds of the floor's CPU µs per request; null when not measured. */
   floorCpuUsPerRequest: number | null;
+  /** The V8 slow-path signature (bench/slow-path.ts), µs a request, after the warm-up and after the rounds; null when perf could not sample. */
+  slowPath: { before: SlowPathProbe; after: SlowPathProbe } | null;
+}
+
+/** bench/slow-path.ts's figure for each process, µs a request (null: not sampled). */
+export interface SlowPathProbe {
+  gateway: number | null;
+  floor: number | null;
 }
 
 export interface MeasureWarmOptions {
@@ -270,6 +279,12 @@ export async function measureWarm(gatewayUrl: string, bareUrl: string, opts: Mea
     await wrk(url, WARMUP_SECONDS, CONNECTIONS);
     await sleep(PAUSE_MS);
   }
+  const perf = await perfAvailable();
+  const probe = async (): Promise<SlowPathProbe> => ({
+    gateway: gatewayPid === undefined ? null : await slowPathUsPerRequest(gatewayPid, () => wrk(gatewayUrl, 3, CONNECTIONS)),
+    floor: floor ? await slowPathUsPerRequest(floor.pid, () => wrk(floor.url, 3, CONNECTIONS)) : null,
+  });
+  const before = perf ? await probe() : null;
   const rounds: WarmRound[] = [];
   for (let i = 0; i < n; i++) {
     await sleep(PAUSE_MS);
@@ -293,6 +308,7 @@ export async function measureWarm(gatewayUrl: string, bareUrl: string, opts: Mea
       floorCpuUsPerRequest: floorCpu,
     });
   }
+  const slowPath = before ? { before, after: await probe() } : null;
   const cpus = rounds.map((r) => r.gatewayCpuUsPerRequest).filter((x): x is number => x !== null);
   const floorRuns = rounds.map((r) => r.floor).filter((x): x is WrkResult => x !== null);
   const floorCpus = rounds.map((r) => r.floorCpuUsPerRequest).filter((x): x is number => x !== null);
@@ -302,6 +318,7 @@ export async function measureWarm(gatewayUrl: string, bareUrl: string, opts: Mea
     gatewayOfFloor: medianOf(rounds.map((r) => (r.floor ? r.gateway.reqPerSec / r.floor.reqPerSec : NaN))),
     gatewayOfFloorP99: medianOf(rounds.map((r) => (r.floor ? r.gateway.p99Ms / r.floor.p99Ms : NaN))),
     floorCpuUsPerRequest: floorCpus.length ? median(floorCpus) : null,
+    slowPath,
     rounds,
     seconds,
     warmupSeconds: WARMUP_SECONDS,
