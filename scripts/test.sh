@@ -17,16 +17,31 @@ files=("$@")
 docker_host=${DOCKER_HOST:-}
 dockerd_pid=""
 dockerd_dir=""
+# The processes our engine started (its containerd, shims): their command lines name its directory.
+engine_children() { pgrep -f -- "$dockerd_dir/" || true; }
 stop_dockerd() {
+  local rc=$? # the tests' status, which the script exits with
+  set +e # a step that fails here must not skip the others
   if [ -n "$dockerd_pid" ]; then
     kill "$dockerd_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 200); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$dockerd_pid" 2>/dev/null || true
   fi
   if [ -n "$dockerd_dir" ]; then
-    grep -o " $dockerd_dir/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-    rm -rf "$dockerd_dir" 2>/dev/null || echo "test: could not remove the test Docker engine's directory $dockerd_dir" >&2
+    # A dockerd stopped early (a short run) can leave its containerd running, which would
+    # write into the directory again after it is removed.
+    for sig in TERM TERM TERM TERM TERM KILL; do
+      children=$(engine_children)
+      [ -z "$children" ] && break
+      kill "-$sig" $children 2>/dev/null || true
+      sleep 0.5
+    done
+    { grep -o " $dockerd_dir/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+    rm -rf "$dockerd_dir" 2>/dev/null || { sleep 1; rm -rf "$dockerd_dir" 2>/dev/null; } ||
+      echo "test: could not remove the test Docker engine's directory $dockerd_dir" >&2
+    [ ! -e "$dockerd_dir" ] || echo "test: the test Docker engine's directory $dockerd_dir is still there" >&2
   fi
+  exit "$rc"
 }
 if [ "${FNRUN_TEST_DOCKERD:-1}" != 0 ] && command -v dockerd >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 \
   && ! timeout 20 docker info >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
