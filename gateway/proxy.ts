@@ -23,32 +23,36 @@ export interface ExchangeHooks {
 }
 
 /**
- * Whether the header name `name` is `lower` in any case, without lower-casing it (a new string
- * for every header of every request). `lower` is lower case: letters, digits and "-". Setting
- * bit 5 folds A-Z onto a-z and leaves "-" and the digits as they are; of the token characters a
- * header name may hold (node and undici refuse any other), none else folds onto those.
+ * Whether the header name `name` begins with `lower` in any case, without lower-casing it (a new
+ * string for every header of every request). `lower` is lower case: letters, digits and "-".
+ * Setting bit 5 folds A-Z onto a-z and leaves "-" and the digits as they are; of the token
+ * characters a header name may hold (node and undici refuse any other), none else folds onto those.
  */
-export function namedAs(name: string, lower: string): boolean {
-  const n = lower.length;
-  if (name.length !== n) return false;
-  for (let i = 0; i < n; i++) if ((name.charCodeAt(i) | 32) !== lower.charCodeAt(i)) return false;
+function startsAs(name: string, lower: string): boolean {
+  if (name.length < lower.length) return false;
+  for (let i = 0; i < lower.length; i++) if ((name.charCodeAt(i) | 32) !== lower.charCodeAt(i)) return false;
   return true;
 }
 
-/** True for a header whose name starts with x-fnrun- (the platform's own, never forwarded). */
-function platformHeader(name: string): boolean {
-  if (name.length < 8) return false;
-  for (let i = 0; i < 8; i++) if ((name.charCodeAt(i) | 32) !== X_FNRUN.charCodeAt(i)) return false;
-  return true;
+/** Whether the header name `name` is `lower` in any case (see startsAs). */
+export function namedAs(name: string, lower: string): boolean {
+  return name.length === lower.length && startsAs(name, lower);
 }
-const X_FNRUN = "x-fnrun-";
 
 /**
  * True for a header the gateway does not forward (either direction): the platform's own
- * (x-fnrun-*) and, RFC 9110 §7.6.1, connection-specific fields. `expect` is answered by node
- * itself (100-continue) and undici refuses to send it.
+ * (x-fnrun-*) and the connection-specific ones.
  */
 export function dropped(name: string): boolean {
+  return startsAs(name, "x-fnrun-") || hopByHop(name);
+}
+
+/**
+ * RFC 9110 §7.6.1: connection-specific fields are not forwarded by a proxy. `expect` is
+ * answered by node itself (100-continue) and undici refuses to send it. By length first: most
+ * names are none of these lengths.
+ */
+function hopByHop(name: string): boolean {
   switch (name.length) {
     case 2:
       return namedAs(name, "te");
@@ -57,15 +61,15 @@ export function dropped(name: string): boolean {
     case 7:
       return namedAs(name, "upgrade") || namedAs(name, "trailer");
     case 10:
-      return namedAs(name, "connection") || namedAs(name, "keep-alive") || platformHeader(name);
+      return namedAs(name, "connection") || namedAs(name, "keep-alive");
     case 14:
-      return namedAs(name, "http2-settings") || platformHeader(name);
+      return namedAs(name, "http2-settings");
     case 16:
-      return namedAs(name, "proxy-connection") || platformHeader(name);
+      return namedAs(name, "proxy-connection");
     case 17:
-      return namedAs(name, "transfer-encoding") || platformHeader(name);
+      return namedAs(name, "transfer-encoding");
     default:
-      return platformHeader(name);
+      return false;
   }
 }
 

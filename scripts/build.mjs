@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const OUT = join(ROOT, "dist", "fnrun.js");
+const CHUNKS = join(ROOT, "dist", "chunks");
 const SOURCES = ["cli", "gateway", "runtime", "builder"];
 
 /** The newest modification time of the TypeScript sources (ms). */
@@ -60,16 +61,16 @@ export async function build() {
   await pruneChunks(new Set(result.outputFiles.map((f) => f.path)));
 }
 
-const CHUNKS = join(ROOT, "dist", "chunks");
 /** How long a chunk no build wrote stays: a process of the build before may still be about to import it (`fnrun up` imports the daemon's chunk as it starts). */
-export const CHUNK_GRACE_MS = 10 * 60_000;
+const CHUNK_GRACE_MS = 10 * 60_000;
 
 /**
  * Removes the chunks (and their maps) of earlier builds, which are named by their hash and
  * would pile up with every build, once they are CHUNK_GRACE_MS old; and leftover temp files
  * of a build that died, as old.
  */
-export async function pruneChunks(keep, now = Date.now()) {
+async function pruneChunks(keep) {
+  const now = Date.now();
   for (const name of await readdir(CHUNKS).catch(() => [])) {
     const path = join(CHUNKS, name);
     if (keep.has(path)) continue;
