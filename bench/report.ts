@@ -175,7 +175,7 @@ export function renderMarkdown(r: Results): string {
       out.push(
         `The proxy floor (bench/proxy-floor.mjs) is the gateway's design with nothing of fnrun in it: node:http in, undici \`Pool.dispatch\` out over the same`,
         `instance's unix socket, no routing, limits, lease, timeout, metrics or log. It reaches ${times(w.floorReqPerSecRatio)} the bare server's req/s, and the gateway ${times(w.gatewayOfFloor)} the floor's (medians of the per-round ratios).`,
-        `The floor and the bare server start with bin/tick-shape.mjs, as \`fnrun up\` does: without it about a third of node processes run nextTick on V8's generic path for their whole life (README, "Where the warm gap goes").`,
+        `The floor and the bare server start with runtime/tick-shape.mjs, as \`fnrun up\` and every instance do: without it a node process can run nextTick on V8's generic path for the rest of its life, from its start or from a full GC while it is idle (README, "Where the warm gap goes").`,
         "",
       );
     }
@@ -185,7 +185,7 @@ export function renderMarkdown(r: Results): string {
       out.push(
         `That state's signature in \`perf\` (bench/slow-path.ts: samples a request in V8's runtime stores for new properties while wrk loads the process; 0 in the fast state, 4-7 µs in the slow one):`,
         `after the warm-up gateway ${us(sp.before.gateway)}, proxy floor ${us(sp.before.floor)}; after the rounds gateway ${us(sp.after.gateway)}, proxy floor ${us(sp.after.floor)}.`,
-        `bin/tick-shape.mjs does not rule the state out, and a process can enter it after it started: a floor in it flatters the gateway's ratio, a gateway in it lowers it.`,
+        `A floor in that state flatters the gateway's ratio, a gateway in it lowers it.`,
         "",
       );
     }

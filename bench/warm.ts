@@ -66,11 +66,12 @@ export async function instanceSocket(daemon: Pick<DaemonProcess, "stateDir" | "c
 }
 
 /**
- * What the baselines are started with: bin/tick-shape.mjs, as `fnrun up` starts with it. Any node
- * process draws the slow nextTick state it avoids about a third of the time; a baseline that drew
- * it would flatter the gateway's ratio to it.
+ * What the baselines are started with: runtime/tick-shape.mjs, as `fnrun up` and every instance
+ * start with it. Without it a node process can run nextTick on V8's generic path (at its start
+ * about a third of the time, and after any full GC while it is idle); a baseline in that state
+ * would flatter the gateway's ratio to it.
  */
-const TICK_SHAPE = join(import.meta.dirname, "..", "bin", "tick-shape.mjs");
+const TICK_SHAPE = join(import.meta.dirname, "..", "runtime", "tick-shape.mjs");
 
 /** Runs a bench/ script that prints its port once it listens; resolves when /hello answers. */
 async function startScript(what: string, file: string, args: string[]): Promise<BareServer> {

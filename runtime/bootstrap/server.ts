@@ -13,6 +13,7 @@
  * Bundled into one file (build.ts), with no dependency: requests and responses are the light
  * fetch classes of web/, installed as the globals before the function is imported.
  */
+import "../tick-shape.mjs"; // first, before anything has run nextTick: see that file
 import { drainTimeoutMs } from "./drain.ts";
 import { listenTarget } from "./listener.ts";
 import { runScheduledOnce } from "./scheduled-once.ts";
