@@ -174,7 +174,7 @@ export function renderMarkdown(r: Results): string {
     if (w.floor) {
       out.push(
         `The proxy floor (bench/proxy-floor.mjs) is the gateway's design with nothing of fnrun in it: node:http in, undici \`Pool.dispatch\` out over the same`,
-        `instance's unix socket, no routing, limits, lease, timeout, metrics or log. It reaches ${times(w.floorReqPerSecRatio)} the bare server's req/s, and the gateway ${times(w.gatewayOfFloor)} the floor's (medians of the per-round ratios).`,
+        `instance's unix socket, no routing, limits, lease, timeout, metrics or log. It reaches ${times(w.floorReqPerSecRatio)} the bare server's req/s, and the gateway ${w.gatewayOfFloor.toFixed(3)}× the floor's (medians of the per-round ratios; three decimals, as the target is 0.85×).`,
         `The floor and the bare server start with runtime/tick-shape.mjs, as \`fnrun up\` and every instance do: without it a node process can run nextTick on V8's generic path for the rest of its life, from its start or from a full GC while it is idle (README, "Where the warm gap goes").`,
         "",
       );
@@ -272,7 +272,7 @@ export function renderMarkdown(r: Results): string {
   out.push(
     row([
       "gateway ≥ 0.85× the proxy floor's req/s, p99 ≤ 1.5× the floor's p99 (medians of the per-round ratios)",
-      w && w.floor ? `${ofFloor.toFixed(2)}× req/s, ${p99OfFloor.toFixed(2)}× p99 (against bare Hono: ${w.reqPerSecRatio.toFixed(2)}× req/s, ${w.p99Ratio.toFixed(2)}× p99)` : "n/a",
+      w && w.floor ? `${ofFloor.toFixed(3)}× req/s, ${p99OfFloor.toFixed(2)}× p99 (against bare Hono: ${w.reqPerSecRatio.toFixed(2)}× req/s, ${w.p99Ratio.toFixed(2)}× p99)` : "n/a",
       verdict(w && w.floor ? ofFloor >= 0.85 && p99OfFloor <= 1.5 : null),
     ]),
   );
