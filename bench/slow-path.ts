@@ -3,8 +3,9 @@
  * Whether a node process under load runs in the state README "Where the warm gap goes"
  * describes: V8's generic path for adding properties (nextTick's task objects), which costs a
  * process ~10% of its requests for the rest of its life, and which runtime/tick-shape.mjs is
- * there to prevent (this checks that it did). `perf` samples the process while wrk loads it; the samples in the signature's
- * runtime functions, per request, are the figure (0 in the fast state, 4-7 µs in the slow one).
+ * there to prevent (this checks that it did). `perf` samples the process while wrk loads it;
+ * the samples in the signature's runtime functions, per request, are the figure (0 in the fast
+ * state, 4-7 µs in the slow one).
  * Reported for the gateway and the proxy floor so that a ratio between them can be read with it.
  */
 import { execFile } from "node:child_process";

@@ -55,12 +55,12 @@ export function settleTickShape() {
 
 /**
  * Where the object built last is kept for the life of the process: on `process`, under a symbol
- * of this module (not a registered one). Not only in a variable of this module: a bundler turns
- * an export nobody imports into a local of the bundle's top level, which V8 may let go once that
- * has run (the bootstrap's bundle drew new task maps after a GC until this was added).
+ * of this module (not a registered one). Not in a variable of this module: in a bundle it is a
+ * local of the bundle's top level, which V8 may let go once that has run (the bootstrap's bundle
+ * drew new task maps after a GC while it was kept as an export).
  */
 const kShaped = Symbol("fnrun.tickShape");
 
 /** The object built last, or null when node's task objects have another shape. */
-export const shaped = settleTickShape();
+const shaped = settleTickShape();
 if (shaped !== null) Object.defineProperty(process, kShaped, { value: shaped });

@@ -9,8 +9,9 @@
  * - The others read V8's map log (`--log-maps`) of a child node that makes task objects, lets
  *   them all die, runs full GCs and makes task objects again: new transitions for
  *   async_id_symbol and trigger_async_id_symbol between the GCs and the new tasks mean that
- *   their maps had been freed and were made anew, the start of the slow state. Without the module they are (the control shows the
- *   GCs are strong enough); with it, and in the bootstrap's bundle, they must not be.
+ *   their maps had been freed and were made anew, the start of the slow state. Without the
+ *   module they are (the control shows the GCs are strong enough); with it, and in the
+ *   bootstrap's bundle, they must not be.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -74,10 +75,13 @@ describe("nextTick task shape (runtime/tick-shape.mjs)", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  async function tempDir(): Promise<string> {
+    return (dir ??= await mkdtemp(join(os.tmpdir(), "fnrun-tick-shape-")));
+  }
+
   /** Runs `args` (node flags and a script) in a child node that logs its maps; the log's path. */
   async function withMapLog(name: string, args: string[], env: Record<string, string> = {}): Promise<string> {
-    dir ??= await mkdtemp(join(os.tmpdir(), "fnrun-tick-shape-"));
-    const log = join(dir, `${name}.v8.log`);
+    const log = join(await tempDir(), `${name}.v8.log`);
     await run(process.execPath, ["--expose-gc", "--log-maps", "--no-log-maps-details", `--logfile=${log}`, "--no-logfile-per-isolate", ...args], { env: { PATH: process.env.PATH, ...env }, timeout: 30_000 });
     return log;
   }
@@ -98,10 +102,10 @@ describe("nextTick task shape (runtime/tick-shape.mjs)", () => {
   });
 
   test("the bootstrap in every container keeps them too (a stem cell, after its warm-up)", async () => {
-    dir ??= await mkdtemp(join(os.tmpdir(), "fnrun-tick-shape-"));
-    const bundle = join(dir, "bootstrap.mjs");
-    const driver = join(dir, "after-gc.mjs");
-    const socketDir = await mkdtemp(join(dir, "sock-"));
+    const d = await tempDir();
+    const bundle = join(d, "bootstrap.mjs");
+    const driver = join(d, "after-gc.mjs");
+    const socketDir = await mkdtemp(join(d, "sock-"));
     await writeFile(bundle, await bootstrapBundle());
     await writeFile(driver, AFTER_GC);
     const log = await withMapLog("bootstrap", ["--import", driver, bundle], { FNRUN_SOCKET_DIR: socketDir, WAIT_FOR: join(socketDir, "fn.sock") });
