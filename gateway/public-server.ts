@@ -9,6 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Lease, StartKind } from "../runtime/function-pool.ts";
 import { GatewayError } from "./errors.ts";
+import { closeIdleConnections } from "./idle-connections.ts";
 import { CHUNKED, Exchange, type ExchangeHooks, nextInvocationId, requestHeaders, sendError } from "./proxy.ts";
 import { onClientError, resolveLimits, targetProblem, type RequestLimits } from "./request-limits.ts";
 import type { RouteTable } from "./routes.ts";
@@ -80,7 +81,10 @@ export function createPublicServer(opts: PublicServerOptions): Server {
     connectionsCheckingInterval: limits.timeoutCheckIntervalMs,
     requireHostHeader: true,
   });
-  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  // Idle keep-alive connections are closed by a sweep, not by node's timer re-armed at every
+  // response (idle-connections.ts; with 0, node also leaves out the advisory Keep-Alive header).
+  server.keepAliveTimeout = 0;
+  closeIdleConnections(server, limits.keepAliveTimeoutMs);
   // node drops fields past maxHeadersCount silently; one more than the limit lets us see "too many".
   server.maxHeadersCount = limits.maxHeadersCount + 1;
   server.on("clientError", onClientError);

@@ -107,6 +107,7 @@ describe("public server limits (real container behind it)", { timeout: 180_000 }
   let runc: Runc;
   let logFile: string;
   let logs: FunctionLogs;
+  let routes: RouteTable;
 
   const stats = async () => {
     const r = await request(`http://127.0.0.1:${port}/probe/stats`);
@@ -124,7 +125,7 @@ describe("public server limits (real container behind it)", { timeout: 180_000 }
       () => Instance.start({ id: `gw${process.pid}-${seq++}`, stateDir: fx.stateDir, rootfs: fx.rootfs, image: imageFor(fx.image, "probe.mjs"), env: {}, limits: { memoryBytes: 128 * MiB, cpu: 1, pids: 64, tmpBytes: MiB }, output: logs, function: { name: "probe", revision: "r1" }, runc, connections: 16 }),
       timeoutLogger((fn, line) => logs.append(fn, line)),
     );
-    const routes = new RouteTable(new Map([
+    routes = new RouteTable(new Map([
       ["probe", [{ method: "*", path: "/probe" }, { method: "*", path: "/probe/*" }]],
       ["patient", [{ method: "*", path: "/patient/*" }]],
     ]));
@@ -307,6 +308,55 @@ describe("public server limits (real container behind it)", { timeout: 180_000 }
       if (!log.includes(ev.invocationId)) await new Promise((r) => setTimeout(r, 20)); // appendFile is async
     }
     assert.match(log, new RegExp(`invocation ${ev.invocationId} \\(GET /probe/slow\\?ms=60000\\) timed out after 700 ms`));
+  });
+
+  test("an idle keep-alive connection is closed after keepAliveTimeoutMs; one whose answer takes longer is not", async () => {
+    const IDLE_MS = 400;
+    const short = createPublicServer({ routes: () => routes, invoker, maxBodyBytes: MAX_BODY, limits: { ...LIMITS, keepAliveTimeoutMs: IDLE_MS } });
+    await new Promise<void>((r) => short.listen(0, "127.0.0.1", r));
+    const shortPort = (short.address() as { port: number }).port;
+    const idleSockets: Socket[] = [];
+    /** One keep-alive request; resolves with its answer, then with when the server closed the connection. */
+    const keepAlive = (target: string) => {
+      const s = connect(shortPort, "127.0.0.1");
+      let got = "";
+      let answeredAt = 0;
+      const answered = new Promise<string>((resolve) =>
+        s.on("data", (d) => {
+          got += d;
+          if (/\r\n\r\n[^]*(hello|slow done)$/.test(got)) {
+            answeredAt = performance.now();
+            resolve(got);
+          }
+        }),
+      );
+      // -1: still open 5 s after the answer, far past the timeout.
+      const closed = new Promise<number>((resolve) => {
+        s.on("close", () => resolve(performance.now() - answeredAt));
+        void answered.then(() => setTimeout(() => resolve(-1), 5000).unref());
+      });
+      s.on("error", () => {});
+      s.write(`GET ${target} HTTP/1.1\r\nhost: x\r\n\r\n`);
+      idleSockets.push(s);
+      return { answered, closed };
+    };
+    try {
+      const idle = keepAlive("/patient/x");
+      assert.match(await idle.answered, /^HTTP\/1\.1 200 [^]*\r\nconnection: keep-alive\r\n/i);
+      const idleFor = await idle.closed;
+      assert.notEqual(idleFor, -1, "an idle connection was still open 5 s after its answer");
+      assert.ok(idleFor >= IDLE_MS, `closed ${idleFor.toFixed(0)} ms after its answer, before the ${IDLE_MS} ms keep-alive timeout`);
+
+      // Three times the idle timeout waiting for the function: a request in progress keeps its connection.
+      const slow = keepAlive(`/patient/slow?ms=${3 * IDLE_MS}`);
+      assert.match(await slow.answered, /^HTTP\/1\.1 200 [^]*slow done$/);
+      const slowIdleFor = await slow.closed;
+      assert.ok(slowIdleFor >= IDLE_MS, `and it too is closed once idle (${slowIdleFor.toFixed(0)} ms after its answer)`);
+    } finally {
+      idleSockets.forEach((s) => s.destroy());
+      short.closeAllConnections();
+      await new Promise((r) => short.close(r));
+    }
   });
 
   test("backpressure: a client that does not read stalls the function's stream; reading resumes it to the end", async () => {
