@@ -6,8 +6,8 @@
  * measured in the proxy floor's process, alternating every 500 ms, ~5% of its CPU a request,
  * and ~10% of the gateway's. The sweep looks at each connection once per interval instead.
  *
- * The rule is node's: a connection with no response in progress that has read nothing for
- * `idleMs` is destroyed (node's timer too is an inactivity timer, refreshed by every read and
+ * The rule is node's: a connection with no response in progress that has read and written
+ * nothing for `idleMs` is destroyed (node's timer too is an inactivity timer, refreshed by every read and
  * write). A request still arriving, waiting for an instance or being answered keeps it open;
  * the slow-client limits (headersTimeout, requestTimeout) stay node's.
  */
