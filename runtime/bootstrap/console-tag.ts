@@ -46,9 +46,7 @@ export function runTagged<T>(id: string | undefined, fn: () => T): T {
   if (id === undefined || !ID_RE.test(id)) return fn();
   if (solo === undefined) {
     solo = id;
-    return settle(fn, () => {
-      if (solo === id) solo = undefined;
-    });
+    return settle(fn, endSolo);
   }
   inContext++;
   return current.run(id, () =>
@@ -56,6 +54,14 @@ export function runTagged<T>(id: string | undefined, fn: () => T): T {
       if (--inContext === 0) current.disable(); // no overlap left: promise hooks off again
     }),
   );
+}
+
+/**
+ * The solo invocation ended. Only its own end clears it: solo is set only when there is none, and
+ * each invocation's end runs once.
+ */
+function endSolo(): void {
+  solo = undefined;
 }
 
 /** Calls `fn`, then `done` once what it returned has settled (at once when it is not a promise, or threw). */

@@ -9,32 +9,62 @@ import type { IncomingMessage } from "node:http";
 import type { Platform } from "./request-path.ts";
 
 /**
+ * Whether the header name `name` is `lower`, or begins with it when `prefix`, in any case, by
+ * char code: no lower-cased copy of every header name of every request. `lower` is lower case:
+ * letters, digits and "-"; setting bit 5 folds A-Z onto a-z and leaves "-" and the digits as they
+ * are, and of the token characters a header name may hold (node's parser refuses any other) none
+ * else folds onto those.
+ */
+function named(name: string, lower: string, prefix: boolean): boolean {
+  if (prefix ? name.length <= lower.length : name.length !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) if ((name.charCodeAt(i) | 32) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+/** The decimal number `value` holds before `end`; NaN when anything else is there. */
+function digits(value: string, end: number): number {
+  let n = 0;
+  for (let i = 0; i < end; i++) {
+    const d = value.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return NaN;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
  * Removes every x-fnrun-* header from the request and returns what fnrun's gateway carries in
  * them: `x-fnrun-ctx: <deadline> <invocation id>` (one header: each one costs a validation in the
  * gateway's client and a parse here, on every request), or the older pair `x-fnrun-deadline` and
  * `x-fnrun-invocation-id` (still sent by scheduled runs, and accepted). Done on rawHeaders, before
- * anything reads `req.headers` (which node builds from them lazily).
+ * anything reads `req.headers` (which node builds from them lazily), in one pass that moves the
+ * others up: the gateway's header is the last, so usually only the length changes.
  */
 export function takePlatformHeaders(req: IncomingMessage): Platform {
   const raw = req.rawHeaders;
   let deadline: number | undefined;
   let invocationId: string | undefined;
-  for (let i = 0; i < raw.length; ) {
+  let kept = 0;
+  for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    // "x-" first, by char code: most headers are rejected without a string made.
-    if (name.length > 8 && (name.charCodeAt(0) | 32) === 120 && name.charCodeAt(1) === 45 && name.slice(2, 8).toLowerCase() === "fnrun-") {
-      const lower = name.toLowerCase();
-      const value = raw[i + 1];
-      if (lower === "x-fnrun-ctx") {
-        const sp = value.indexOf(" ");
-        if (sp > 0) {
-          deadline = Number(value.slice(0, sp));
-          invocationId = value.slice(sp + 1);
-        }
-      } else if (lower === "x-fnrun-deadline") deadline = Number(value);
-      else if (lower === "x-fnrun-invocation-id") invocationId = value;
-      raw.splice(i, 2);
-    } else i += 2;
+    if (!named(name, "x-fnrun-", true)) {
+      if (kept !== i) {
+        raw[kept] = name;
+        raw[kept + 1] = raw[i + 1];
+      }
+      kept += 2;
+      continue;
+    }
+    const value = raw[i + 1];
+    if (named(name, "x-fnrun-ctx", false)) {
+      const sp = value.indexOf(" ");
+      if (sp > 0) {
+        deadline = digits(value, sp);
+        invocationId = value.slice(sp + 1);
+      }
+    } else if (named(name, "x-fnrun-deadline", false)) deadline = Number(value);
+    else if (named(name, "x-fnrun-invocation-id", false)) invocationId = value;
   }
+  if (kept !== raw.length) raw.length = kept;
   return { deadline, invocationId };
 }

@@ -82,6 +82,9 @@ export function requestUrl(req: IncomingMessage): string {
   return parsed.href;
 }
 
+/** ctx.passThroughOnException(): a Workers API with no origin behind fnrun to pass to; one function for every ctx. */
+function passThroughOnException(): void {}
+
 /** node's (req, res) listener that calls the slot's function. */
 export function createFunctionListener(o: FunctionListenerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { slot, env } = o;
@@ -98,7 +101,7 @@ export function createFunctionListener(o: FunctionListenerOptions): (req: Incomi
     const platform = (req as PlatformRequest)[kPlatform] ?? {};
     const ctx: Ctx = {
       waitUntil,
-      passThroughOnException() {},
+      passThroughOnException,
       deadline: platform.deadline,
       invocationId: platform.invocationId,
     };
