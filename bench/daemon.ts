@@ -146,6 +146,13 @@ export async function runcList(stateDir: string): Promise<string[]> {
   return out.split("\n").map((s) => s.trim()).filter(Boolean);
 }
 
+/** The host pid of container `id`'s init (`runc state`), or null when runc does not know it. */
+export async function containerPid(stateDir: string, id: string): Promise<number | null> {
+  const out = await sh("runc", ["--root", join(stateDir, "runc"), "state", id]).catch(() => "");
+  const pid = out ? (JSON.parse(out) as { pid?: number }).pid : undefined;
+  return typeof pid === "number" && pid > 0 ? pid : null;
+}
+
 /**
  * Best effort, for a daemon that did not stop cleanly: deletes the containers left in its runc
  * root, their cgroups, and the rootfs bind mount the daemon made under /run/fnrun.

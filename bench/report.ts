@@ -12,6 +12,7 @@ import type { FloorKind } from "./floors.ts";
 import { fmtMiB, fmtMs, median, MiB, quantile, sh } from "./lib.ts";
 import type { CgroupMemory, HundredResult } from "./memory.ts";
 import type { WarmResult, WarmRound, WarmSide } from "./warm.ts";
+import type { SharedCoreResult } from "./shared-core.ts";
 import type { WorkersResult } from "./workers.ts";
 
 export interface Machine {
@@ -66,6 +67,8 @@ export interface Results {
   settings: Settings;
   cold: ColdStartResult | null;
   warm: WarmResult | null;
+  /** The gateway's and the floor's CPU per request on one shared core (bench/shared-core.ts); null when not measured. */
+  sharedCore: SharedCoreResult | null;
   idle: CgroupMemory | null;
   stems: CgroupMemory[] | null;
   hundred: HundredResult | null;
@@ -170,6 +173,14 @@ export function renderMarkdown(r: Results): string {
     if (w.gatewayCpuUsPerRequest !== null) {
       const floorCpu = w.floorCpuUsPerRequest === null ? "" : `; the proxy floor's: median ${w.floorCpuUsPerRequest.toFixed(1)} µs`;
       out.push(`Gateway CPU per request (the \`fnrun up\` process, user + system from /proc/<pid>/stat, over the requests of its run): median ${w.gatewayCpuUsPerRequest.toFixed(1)} µs${floorCpu}.`, "");
+    }
+    const sc = r.sharedCore;
+    if (sc) {
+      out.push(
+        `On one shared core, loaded at the same moment (bench/shared-core.ts: the two processes pinned to one core, wrk and the instance to another, \`wrk -t1 -c${sc.connections}\` on each, ${sc.rounds.length} rounds of ${sc.seconds} s after one unmeasured),`,
+        `the gateway's CPU per request is **${sc.ratio.toFixed(3)}×** the floor's (median of the rounds; a process against a copy of itself gives 1.00 ± 0.01). Each round, gateway / floor µs: ${sc.rounds.map((x, i) => `${i + 1}: ${x.gatewayUsPerRequest.toFixed(1)} / ${x.floorUsPerRequest.toFixed(1)} = ${x.ratio.toFixed(3)}`).join(" · ")}.`,
+        "",
+      );
     }
     if (w.floor) {
       out.push(
@@ -305,6 +316,8 @@ export function renderMarkdown(r: Results): string {
     "  per side, and the median of each round's ratios: the runs of a round share the machine's background load, so their ratio is",
     "  steadier than any one number. CPU per request from utime + stime of the gateway's (or the floor's) process in /proc/<pid>/stat",
     "  before and after its run, divided by the requests wrk completed.",
+    "- **shared core**: the gateway and the proxy floor (in front of the same instance) pinned with `taskset` to one core, the instance's",
+    "  container and both wrk processes to another, both loaded at once; CPU per request as above. Every pid gets all cores back after.",
     "- **gateway workers**: one daemon per worker count, each with as many warm instances, and bare Hono on as many node:cluster",
     "  processes; wrk with min(N, 4) threads and 32 connections per process; CPU per request summed over the daemon and its workers.",
     "- **memory**: the cgroup of the container, read right from the kernel's files; container ids from `runc --root <state>/runc list -q`.",

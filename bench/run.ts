@@ -12,11 +12,12 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { measureColdStarts, type ColdStartResult } from "./cold-start.ts";
-import { ROOT, startDaemon, sweep, type DaemonProcess } from "./daemon.ts";
+import { containerPid, ROOT, startDaemon, sweep, type DaemonProcess } from "./daemon.ts";
 import { HELLO_FUNCTION, setUpFloors, type Floors } from "./floors.ts";
 import { MiB, waitFor } from "./lib.ts";
 import { measureHundred, measureIdleInstance, measureStemCells, type CgroupMemory, type HundredResult } from "./memory.ts";
 import { machineInfo, renderMarkdown, writeReport, type Settings } from "./report.ts";
+import { measureSharedCore, type SharedCoreResult } from "./shared-core.ts";
 import { instanceSocket, measureWarm, startBareHono, startProxyFloor, type BareServer, type WarmResult } from "./warm.ts";
 import { measureWorkers, type WorkersResult } from "./workers.ts";
 
@@ -152,6 +153,7 @@ async function main(): Promise<number> {
 
   let cold: ColdStartResult | null = null;
   let warm: WarmResult | null = null;
+  let sharedCore: SharedCoreResult | null = null;
   let idle: CgroupMemory | null = null;
   let stems: CgroupMemory[] | null = null;
   let hundred: HundredResult | null = null;
@@ -209,6 +211,15 @@ async function main(): Promise<number> {
       const floor = await attempt("proxy floor", async () => startProxyFloor(await instanceSocket(full, "warm")));
       if (floor) cleanups.push(() => floor.stop());
       warm = await attempt("warm requests", () => measureWarm(`${full.url}/warm`, bare.url, { rounds: 5, seconds: 4, gatewayPid: full.pid, floor: floor ?? undefined }));
+      if (floor && warm) {
+        say("the gateway and the proxy floor on one shared core, loaded at once");
+        sharedCore = await attempt("shared core", async () => {
+          const ids = (await full.containers()).filter((id) => id.startsWith("warm-"));
+          const others = (await Promise.all(ids.map((id) => containerPid(full.stateDir, id)))).filter((p): p is number => p !== null);
+          if (others.length === 0) throw new Error("the warm function's container pid not found (runc state)");
+          return measureSharedCore({ gateway: { url: `${full.url}/warm`, pid: full.pid }, floor, others });
+        });
+      }
       await floor?.stop();
     } else missing.push("warm requests: needs the daemon and the bare Hono server");
     if (stopFull) await stopFull();
@@ -233,7 +244,7 @@ async function main(): Promise<number> {
     process.off("SIGTERM", onSignal);
   }
 
-  const markdown = renderMarkdown({ machine, settings: SETTINGS, cold, warm, idle, stems, hundred, workers, missing, totalSeconds: (performance.now() - t0) / 1000, loadAtEnd: (await readFile("/proc/loadavg", "utf8").catch(() => "")).split(" ")[0] ?? "" });
+  const markdown = renderMarkdown({ machine, settings: SETTINGS, cold, warm, sharedCore, idle, stems, hundred, workers, missing, totalSeconds: (performance.now() - t0) / 1000, loadAtEnd: (await readFile("/proc/loadavg", "utf8").catch(() => "")).split(" ")[0] ?? "" });
   await writeReport(join(ROOT, "BENCHMARKS.md"), markdown);
   process.stdout.write(markdown);
   say("written to BENCHMARKS.md");

@@ -107,9 +107,13 @@ async function startScript(what: string, file: string, args: string[]): Promise<
   }
 }
 
-/** `wrk -t<threads> -c<connections> -d<seconds>s --latency URL`, parsed (NaN for a figure wrk did not print). */
-export async function wrk(url: string, seconds: number, connections = 32, threads = 1): Promise<WrkResult> {
-  const raw = await sh("wrk", [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "--latency", url], (seconds + 20) * 1000);
+/**
+ * `wrk -t<threads> -c<connections> -d<seconds>s --latency URL`, parsed (NaN for a figure wrk did
+ * not print); on CPU `cpu` only when given (`taskset -c`).
+ */
+export async function wrk(url: string, seconds: number, connections = 32, threads = 1, cpu?: number): Promise<WrkResult> {
+  const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "--latency", url];
+  const raw = cpu === undefined ? await sh("wrk", args, (seconds + 20) * 1000) : await sh("taskset", ["-c", String(cpu), "wrk", ...args], (seconds + 20) * 1000);
   const num = (re: RegExp) => {
     const m = re.exec(raw);
     return m ? Number(m[1]) : NaN;
