@@ -178,7 +178,7 @@ export function renderMarkdown(r: Results): string {
     if (sc) {
       out.push(
         `On one shared core, loaded at the same moment (bench/shared-core.ts: the two processes pinned to one core, wrk and the instance to another, \`wrk -t1 -c${sc.connections}\` on each, ${sc.rounds.length} rounds of ${sc.seconds} s after one unmeasured),`,
-        `the gateway's CPU per request is **${sc.ratio.toFixed(3)}×** the floor's (median of the rounds; a process against a copy of itself gives 1.00 ± 0.01). Each round, gateway / floor µs: ${sc.rounds.map((x, i) => `${i + 1}: ${x.gatewayUsPerRequest.toFixed(1)} / ${x.floorUsPerRequest.toFixed(1)} = ${x.ratio.toFixed(3)}`).join(" · ")}.`,
+        `the gateway's CPU per request is **${sc.ratio.toFixed(3)}×** the floor's (median of the rounds; the floor against a copy of itself gave a median of 1.00, rounds 0.98 to 1.07). Each round, gateway / floor µs: ${sc.rounds.map((x, i) => `${i + 1}: ${x.gatewayUsPerRequest.toFixed(1)} / ${x.floorUsPerRequest.toFixed(1)} = ${x.ratio.toFixed(3)}`).join(" · ")}.`,
         "",
       );
     }

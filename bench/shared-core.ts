@@ -5,8 +5,9 @@
  * machine: on the 2-core VMs this runs on, the CPU per request of the same process swings up to
  * 2× between runs a few seconds apart, and the req/s ratio of two runs with it. Two processes
  * pinned to one core and loaded at once see the same moments, and each gets half of that core;
- * wrk and the instance run on a second core. The same process measured against a copy of itself
- * this way gives 1.00 ± 0.01 a round, where runs in turn give ±0.1 to 0.3.
+ * wrk and the instance run on a second core. The proxy floor measured against a copy of itself
+ * this way gave a median of 1.00 with rounds from 0.98 to 1.07 (the first round after pinning
+ * further off, so it is not counted), where runs in turn give ±0.1 to 0.3.
  *
  * It measures what fnrun costs in CPU on top of its design's floor, not req/s: the warm table's
  * req/s ratio stays the target's figure.
