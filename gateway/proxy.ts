@@ -13,6 +13,9 @@ import type { Dispatcher } from "undici";
 import { Deadlines, type Timed } from "./deadlines.ts";
 import type { Lease, Outcome } from "../runtime/function-pool.ts";
 import { GatewayError, httpErrorFor } from "./errors.ts";
+import { namedAs, startsAs } from "../runtime/bootstrap/header-names.ts";
+
+export { namedAs };
 
 /** What the server around the proxy is told; one object per server, shared by every exchange. */
 export interface ExchangeHooks {
@@ -20,23 +23,6 @@ export interface ExchangeHooks {
   done(ex: Exchange): void;
   /** The function did not answer within its timeout (before done). */
   timedOut?(ex: Exchange): void;
-}
-
-/**
- * Whether the header name `name` begins with `lower` in any case, without lower-casing it (a new
- * string for every header of every request). `lower` is lower case: letters, digits and "-".
- * Setting bit 5 folds A-Z onto a-z and leaves "-" and the digits as they are; of the token
- * characters a header name may hold (node and undici refuse any other), none else folds onto those.
- */
-function startsAs(name: string, lower: string): boolean {
-  if (name.length < lower.length) return false;
-  for (let i = 0; i < lower.length; i++) if ((name.charCodeAt(i) | 32) !== lower.charCodeAt(i)) return false;
-  return true;
-}
-
-/** Whether the header name `name` is `lower` in any case (see startsAs). */
-export function namedAs(name: string, lower: string): boolean {
-  return name.length === lower.length && startsAs(name, lower);
 }
 
 /**

@@ -6,20 +6,8 @@
  * the request in both modes, and trusted only under fnrun.
  */
 import type { IncomingMessage } from "node:http";
+import { namedAs, startsAs } from "./header-names.ts";
 import type { Platform } from "./request-path.ts";
-
-/**
- * Whether the header name `name` is `lower`, or begins with it when `prefix`, in any case, by
- * char code: no lower-cased copy of every header name of every request. `lower` is lower case:
- * letters, digits and "-"; setting bit 5 folds A-Z onto a-z and leaves "-" and the digits as they
- * are, and of the token characters a header name may hold (node's parser refuses any other) none
- * else folds onto those.
- */
-function named(name: string, lower: string, prefix: boolean): boolean {
-  if (prefix ? name.length <= lower.length : name.length !== lower.length) return false;
-  for (let i = 0; i < lower.length; i++) if ((name.charCodeAt(i) | 32) !== lower.charCodeAt(i)) return false;
-  return true;
-}
 
 /** The decimal number `value` holds before `end`; NaN when anything else is there. */
 function digits(value: string, end: number): number {
@@ -47,7 +35,8 @@ export function takePlatformHeaders(req: IncomingMessage): Platform {
   let kept = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    if (!named(name, "x-fnrun-", true)) {
+    // Longer than the prefix: a header named just "x-fnrun-" is not the platform's.
+    if (!(name.length > 8 && startsAs(name, "x-fnrun-"))) {
       if (kept !== i) {
         raw[kept] = name;
         raw[kept + 1] = raw[i + 1];
@@ -56,14 +45,14 @@ export function takePlatformHeaders(req: IncomingMessage): Platform {
       continue;
     }
     const value = raw[i + 1];
-    if (named(name, "x-fnrun-ctx", false)) {
+    if (namedAs(name, "x-fnrun-ctx")) {
       const sp = value.indexOf(" ");
       if (sp > 0) {
         deadline = digits(value, sp);
         invocationId = value.slice(sp + 1);
       }
-    } else if (named(name, "x-fnrun-deadline", false)) deadline = Number(value);
-    else if (named(name, "x-fnrun-invocation-id", false)) invocationId = value;
+    } else if (namedAs(name, "x-fnrun-deadline")) deadline = Number(value);
+    else if (namedAs(name, "x-fnrun-invocation-id")) invocationId = value;
   }
   if (kept !== raw.length) raw.length = kept;
   return { deadline, invocationId };
