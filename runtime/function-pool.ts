@@ -63,7 +63,8 @@ export interface FunctionPoolOptions {
   /** Requests that may wait for a slot before acquire() fails with FNRUN_QUEUE_FULL. */
   maxQueue: number;
   idleTimeoutMs: number;
-  start: () => Promise<Started>;
+  /** `urgent`: a request waits for this instance (a warm-up's start is not). */
+  start: (urgent: boolean) => Promise<Started>;
   /** Told about failures that no caller sees (a background start, a stop). */
   onError?: (err: unknown) => void;
 }
@@ -278,7 +279,7 @@ export class FunctionPool {
     const t0 = performance.now();
     let started: Started;
     try {
-      started = await this.#opts.start();
+      started = await this.#opts.start(!throwOnError);
     } catch (err) {
       this.#starting--;
       this.#startFailed(err);

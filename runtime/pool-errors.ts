@@ -40,3 +40,5 @@ export const atCapacity = (name: string, bytes: number, budget: { total: number;
 
 export const poolClosed = (name: string, revision: string) =>
   new PoolError("FNRUN_POOL_CLOSED", `function \`${name}\` revision ${revision} is draining`);
+
+export const shuttingDown = () => new PoolError("FNRUN_POOL_CLOSED", "the pool is shutting down: a container start that had not begun was called off");

@@ -7,7 +7,8 @@
  */
 import { FunctionPool, type Lease, type PooledInstance, type Started } from "./function-pool.ts";
 import { MemoryBudget } from "./memory-budget.ts";
-import { atCapacity, functionNotFound, PoolError } from "./pool-errors.ts";
+import { atCapacity, functionNotFound, PoolError, shuttingDown } from "./pool-errors.ts";
+import { StartGate } from "./start-gate.ts";
 import { StemPool, type StemCell } from "./stem-pool.ts";
 
 /** Everything the pool needs to know of one revision of a function. */
@@ -40,6 +41,8 @@ export interface PoolManagerOptions<D extends PoolDefinition, S extends StemCell
   stemMemoryBytes?: number;
   memoryBudgetBytes: number;
   idleTimeoutMs: number;
+  /** Containers booting at once for warm-ups and stem cells (runtime/start-gate.ts; default two per core). */
+  startLimit?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -50,6 +53,7 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
   readonly #reaper: NodeJS.Timeout;
   readonly budget: MemoryBudget;
   readonly #stems: StemPool<S> | null;
+  readonly #gate: StartGate;
   /** Starts that hold a reservation but have no instance yet, and who waits for one to settle. */
   #pendingStarts = 0;
   #settleWaiters: Array<() => void> = [];
@@ -61,12 +65,13 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
     }
     this.#opts = opts;
     this.budget = new MemoryBudget(opts.memoryBudgetBytes);
+    const gate = (this.#gate = new StartGate(opts.startLimit));
     const stemBytes = opts.stemMemoryBytes ?? 0;
     this.#stems =
       (opts.stemCells ?? 0) > 0
         ? new StemPool<S>({
             size: opts.stemCells!,
-            start: opts.startStem!,
+            start: () => gate.run(opts.startStem!),
             reserve: () => {
               if (!this.budget.tryReserve(stemBytes)) return false;
               this.#pendingStarts++;
@@ -104,7 +109,7 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
       maxInstances: def.maxInstances,
       maxQueue: def.maxQueue,
       idleTimeoutMs: this.#opts.idleTimeoutMs,
-      start: () => this.#start(def),
+      start: (urgent) => this.#start(def, urgent),
       onError: this.#opts.onError,
     });
     try {
@@ -188,6 +193,7 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
   /** Graceful: every pool drains and stops its instances; stem cells stop. */
   async close(): Promise<void> {
     clearInterval(this.#reaper);
+    this.#gate.close(shuttingDown());
     const pools = [...this.#pools.values()].map((e) => e.pool.close());
     this.#pools.clear();
     await Promise.all([...pools, ...this.#draining, this.#stems?.close()]);
@@ -196,13 +202,17 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
   /** Abrupt: every instance is stopped now. */
   async destroy(): Promise<void> {
     clearInterval(this.#reaper);
+    this.#gate.close(shuttingDown());
     const pools = [...this.#pools.values()].map((e) => e.pool.destroy());
     this.#pools.clear();
     await Promise.all([...pools, ...this.#draining, this.#stems?.close()]);
   }
 
-  /** One new instance of `def`: a specialized stem cell when one is ready, else a cold start. */
-  async #start(def: D): Promise<Started> {
+  /**
+   * One new instance of `def`: a specialized stem cell when one is ready, else a cold start,
+   * which waits for a turn to boot unless a request is waiting for it (`urgent`).
+   */
+  async #start(def: D, urgent: boolean): Promise<Started> {
     const t0 = performance.now();
     const stem = def.stemCompatible ? this.#stems?.take() : undefined;
     if (stem) {
@@ -230,7 +240,7 @@ export class PoolManager<D extends PoolDefinition = PoolDefinition, S extends St
     await this.#makeRoom(def.memoryBytes, def.name); // counts this start in flight, with its reservation
     const t1 = performance.now();
     try {
-      const instance = await this.#opts.startCold(def);
+      const instance = await this.#gate.run(() => this.#opts.startCold(def), urgent);
       return { instance: this.#accounted(instance, def.memoryBytes), kind: "cold", createMs: performance.now() - t1, specializeMs: 0 };
     } catch (err) {
       this.budget.release(def.memoryBytes);
