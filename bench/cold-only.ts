@@ -97,7 +97,8 @@ async function main(): Promise<number> {
     });
     const floor = median(r.floors.runcPlain);
     const rows: Array<[string, number[]]> = [
-      ["stem-cell start through the gateway", r.stem],
+      ["stem-cell start through the gateway (curl)", r.stem],
+      ["stem-cell start through the gateway (node:http client)", r.stemNode],
       ["full cold start through the gateway", r.cold],
       ...(["runcBootstrap", "runcPlain", "hostBootstrap", "hostPlain"] as FloorKind[]).map((k): [string, number[]] => [`floor ${k}`, r.floors[k]]),
     ];

@@ -11,10 +11,15 @@
  * instance was got is read from the response's `x-fnrun-start` header (warm|stem|cold); a
  * daemon that does not send it yet is inferred from (no stem cells → cold; stem cells
  * were waiting → stem). A sample the gateway reports as something else is not counted.
+ *
+ * The stem-cell start is timed by curl (the target's own terms); then, once the stem daemon is
+ * quiet again, a second one by node:http in this process, reported beside it: the two clients
+ * differ by what each adds to the same start. The full cold start and the floors are timed by
+ * node:http, so the ratio between them compares like with like.
  */
 import type { DaemonProcess } from "./daemon.ts";
 import type { FloorKind, Floors } from "./floors.ts";
-import { get, sleep, waitFor, type Sample } from "./lib.ts";
+import { curlGet, get, sleep, waitFor, type Sample } from "./lib.ts";
 
 export interface GatewayTarget {
   daemon: DaemonProcess;
@@ -27,7 +32,10 @@ export interface ColdStartResult {
   rounds: number;
   floors: Record<FloorKind, number[]>;
   cold: number[];
+  /** Stem-cell starts timed by curl. */
   stem: number[];
+  /** Stem-cell starts timed by node:http in the benchmark's process (one more per round). */
+  stemNode: number[];
   /** How each gateway request was served, per daemon: kind → count (incl. "inferred:"). */
   coldKinds: Record<string, number>;
   stemKinds: Record<string, number>;
@@ -73,7 +81,7 @@ export async function measureColdStarts(opts: {
   onSample?: (kind: "cold" | "stem", sample: Sample) => void;
 }): Promise<ColdStartResult> {
   const floors = Object.fromEntries(FLOORS.map((k) => [k, [] as number[]])) as Record<FloorKind, number[]>;
-  const res: ColdStartResult = { rounds: opts.rounds, floors, cold: [], stem: [], coldKinds: {}, stemKinds: {}, stemCellsAvailable: false, startHeader: false, stemCells: opts.stemCells };
+  const res: ColdStartResult = { rounds: opts.rounds, floors, cold: [], stem: [], stemNode: [], coldKinds: {}, stemKinds: {}, stemCellsAvailable: false, startHeader: false, stemCells: opts.stemCells };
 
   // Do stem cells exist at all? Give the pool a few seconds to fill them the first time.
   await quiet(opts.full, 0, 10_000);
@@ -91,21 +99,28 @@ export async function measureColdStarts(opts: {
     }
 
     const stemsBefore = res.stemCellsAvailable ? (await opts.stem.daemon.containers()).length : 0;
-    for (const [target, kinds, into, inferred] of [
-      [opts.full, res.coldKinds, res.cold, "cold"],
-      [opts.stem, res.stemKinds, res.stem, stemsBefore > 0 ? "stem" : "cold"],
-    ] as const) {
-      const s = await get(target.url);
+    const samples = [
+      [opts.full, res.coldKinds, res.cold, "cold", get],
+      [opts.stem, res.stemKinds, res.stem, stemsBefore > 0 ? "stem" : "cold", curlGet],
+      [opts.stem, null, res.stemNode, "stem", get],
+    ] as const;
+    for (const [target, kinds, into, inferred, client] of samples) {
+      if (into === res.stemNode) {
+        if (!res.stemCellsAvailable) continue;
+        await quiet(opts.stem, opts.stemCells, 5_000);
+        await sleep(50);
+      }
+      const s = await client(target.url);
       if (s.status !== 200) throw new Error(`${target.daemon.name}: GET ${target.url} → ${s.status}: ${s.body}`);
       const header = s.headers["x-fnrun-start"];
       if (typeof header === "string") res.startHeader = true;
       const kind = typeof header === "string" ? header : `inferred:${inferred}`;
       if (!keep) continue;
-      kinds[kind] = (kinds[kind] ?? 0) + 1;
+      if (kinds) kinds[kind] = (kinds[kind] ?? 0) + 1;
       const wanted = into === res.cold ? "cold" : "stem";
       if (kind === wanted || kind === `inferred:${wanted}`) {
         into.push(s.ms);
-        opts.onSample?.(wanted, s);
+        if (into !== res.stemNode) opts.onSample?.(wanted, s);
       }
     }
     opts.onRound?.(i - warmup);

@@ -67,6 +67,26 @@ export function get(target: string | { socketPath: string; path: string }, timeo
   });
 }
 
+/**
+ * One GET by curl on a new connection, timed by curl itself (`time_total`: connect to the end of
+ * the body), as the issue states the stem-start target. A node client in the benchmark's own
+ * process adds its own work to every sample it times: 2-3 ms a stem start on this machine,
+ * measured side by side (README, "Benchmarks"). Headers are kept, the body is not.
+ */
+export async function curlGet(url: string, timeoutMs = 15_000): Promise<Sample> {
+  const marker = "\nfnrun-bench-total:";
+  const out = await sh("curl", ["-sS", "-o", "/dev/null", "-D", "-", "--max-time", String(timeoutMs / 1000), "-w", `${marker}%{time_total}`, url], timeoutMs + 5000);
+  const at = out.lastIndexOf(marker);
+  const lines = out.slice(0, at).split("\r\n");
+  const status = Number(/^HTTP\/[\d.]+ (\d{3})/.exec(lines[0])?.[1] ?? 0);
+  const headers: Record<string, string> = {};
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(":");
+    if (i > 0) headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+  }
+  return { ms: Number(out.slice(at + marker.length)) * 1000, status, headers, body: "" };
+}
+
 /** GET that retries while the server is not listening yet (ECONNREFUSED/ENOENT), until `timeoutMs`. */
 export async function getWhenUp(target: string | { socketPath: string; path: string }, timeoutMs = 10_000): Promise<Sample> {
   const until = Date.now() + timeoutMs;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what fnrun needs on a Debian machine and is missing: runc (for the tests also
-# skopeo, umoci, docker-registry, buildah, openssl, chromium and docker.io; for the benchmark wrk) from
+# skopeo, umoci, docker-registry, buildah, openssl, chromium and docker.io; for the benchmark wrk and curl) from
 # the distribution's packages, and the npm dependencies.
 # Usage: scripts/ensure-deps.sh [--test | --bench]
 set -euo pipefail
@@ -14,7 +14,7 @@ case "${1:-}" in
   # playwright-core, whose own download is not used); dockerd: the engine the Docker tests run
   # fnrun's images under (scripts/test.sh starts one of its own for the run)
   --test) want+=(skopeo umoci docker-registry buildah openssl chromium make g++ python3 dockerd:docker.io) ;;
-  --bench) want+=(wrk) ;;
+  --bench) want+=(wrk curl) ;;
 esac
 missing=()
 for entry in "${want[@]}"; do command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}"); done
