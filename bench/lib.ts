@@ -70,7 +70,7 @@ export function get(target: string | { socketPath: string; path: string }, timeo
 /**
  * One GET by curl on a new connection, timed by curl itself (`time_total`: connect to the end of
  * the body), as the issue states the stem-start target. A node client in the benchmark's own
- * process adds its own work to every sample it times: 2-3 ms a stem start on this machine,
+ * process adds its own work to every sample it times: about 2 ms a stem start on this machine,
  * measured side by side (README, "Benchmarks"). Headers are kept, the body is not.
  */
 export async function curlGet(url: string, timeoutMs = 15_000): Promise<Sample> {

@@ -310,7 +310,7 @@ export function renderMarkdown(r: Results): string {
     "  `idle_timeout = \"300ms\"`. Each round waits until the function has no instance (control API `GET /v1/functions`, container gone",
     "  from `runc list`) and the stem cells are back, then sends one GET on a new connection through the gateway with curl (its",
     "  `time_total`), waits for the same state again and sends one with node:http from the benchmark's own process. The node client",
-    "  adds its own work to what it times (2-3 ms a start measured against curl on the same daemon); the target is read from curl's.",
+    "  adds its own work to what it times (about 2 ms a start, measured against curl on the same daemon); the target is read from curl's.",
     "- **full cold start**: the same with a second daemon that has `stem_cells = 0`: the pool starts the function's own image with runc.",
     "- **runc floors**: runtime's `Instance.start` (runc create + start of the OCI spec fnrun generates, same limits, the base rootfs laid out",
     "  from builder/base-layout.ts) until the socket appears, then one GET on the unix socket; the container is stopped after (not timed).",
