@@ -42,6 +42,11 @@ cpu = 0.5
 [functions.${fn}]
 dir = ${q(fnDir)}
 min_instances = 0
+
+[functions.warmref]
+dir = ${q(fnDir)}
+min_instances = 1
+max_instances = 1
 `;
 }
 
@@ -89,7 +94,7 @@ async function main(): Promise<number> {
     const r = await measureColdStarts({
       floors,
       full: { daemon: full, fn: "cold", url: `${full.url}/cold` },
-      stem: { daemon: stem, fn: "viastem", url: `${stem.url}/viastem` },
+      stem: { daemon: stem, fn: "viastem", url: `${stem.url}/viastem`, warmUrl: `${stem.url}/warmref` },
       stemCells: STEM_CELLS,
       rounds: ROUNDS,
       onRound: (i) => i >= 0 && (i + 1) % 5 === 0 && say(`  round ${i + 1}/${ROUNDS}`),
@@ -99,6 +104,7 @@ async function main(): Promise<number> {
     const rows: Array<[string, number[]]> = [
       ["stem-cell start through the gateway (curl)", r.stem],
       ["stem-cell start through the gateway (node:http client)", r.stemNode],
+      ["warm request through the stem daemon's gateway, new connection (curl)", r.warmCurl],
       ["full cold start through the gateway", r.cold],
       ...(["runcBootstrap", "runcPlain", "hostBootstrap", "hostPlain"] as FloorKind[]).map((k): [string, number[]] => [`floor ${k}`, r.floors[k]]),
     ];

@@ -15,7 +15,10 @@
  * The stem-cell start is timed by curl (the target's own terms); then, once the stem daemon is
  * quiet again, a second one by node:http in this process, reported beside it: the two clients
  * differ by what each adds to the same start. The full cold start and the floors are timed by
- * node:http, so the ratio between them compares like with like.
+ * node:http, so the ratio between them compares like with like. Last, once the daemon is quiet
+ * again, a warm request to another function of the stem daemon by curl: the floor of a start
+ * through the gateway (the client, the gateway and the instance woken from idle, each hop of a
+ * request but the start).
  */
 import type { DaemonProcess } from "./daemon.ts";
 import type { FloorKind, Floors } from "./floors.ts";
@@ -26,6 +29,12 @@ export interface GatewayTarget {
   /** Function name (min_instances = 0) and the URL of one of its routes. */
   fn: string;
   url: string;
+  /**
+   * A route of another function of the same daemon, held warm (min_instances = 1): a warm
+   * request on a new connection, by the same client after a like idle, is the floor of a start
+   * through this gateway (every hop but the start itself).
+   */
+  warmUrl?: string;
 }
 
 export interface ColdStartResult {
@@ -36,6 +45,8 @@ export interface ColdStartResult {
   stem: number[];
   /** Stem-cell starts timed by node:http in the benchmark's process (one more per round). */
   stemNode: number[];
+  /** Warm requests to the stem daemon's `warmUrl` timed by curl (one per round; empty without it). */
+  warmCurl: number[];
   /** How each gateway request was served, per daemon: kind → count (incl. "inferred:"). */
   coldKinds: Record<string, number>;
   stemKinds: Record<string, number>;
@@ -59,8 +70,8 @@ async function quiet(t: GatewayTarget, stemCells: number, timeoutMs: number): Pr
     async () => {
       const ids = await t.daemon.containers();
       const ours = ids.filter((id) => id.startsWith(`${t.fn}-`));
-      // Without stem cells other functions' instances may be there; with them, exactly the stems.
-      return ours.length === 0 && (stemCells === 0 || ids.length === stemCells) ? true : null;
+      // Other functions' instances may be there; with stem cells, exactly that many of them.
+      return ours.length === 0 && (stemCells === 0 || ids.filter((id) => id.startsWith("stem-")).length === stemCells) ? true : null;
     },
     timeoutMs,
     10,
@@ -81,7 +92,7 @@ export async function measureColdStarts(opts: {
   onSample?: (kind: "cold" | "stem", sample: Sample) => void;
 }): Promise<ColdStartResult> {
   const floors = Object.fromEntries(FLOORS.map((k) => [k, [] as number[]])) as Record<FloorKind, number[]>;
-  const res: ColdStartResult = { rounds: opts.rounds, floors, cold: [], stem: [], stemNode: [], coldKinds: {}, stemKinds: {}, stemCellsAvailable: false, startHeader: false, stemCells: opts.stemCells };
+  const res: ColdStartResult = { rounds: opts.rounds, floors, cold: [], stem: [], stemNode: [], warmCurl: [], coldKinds: {}, stemKinds: {}, stemCellsAvailable: false, startHeader: false, stemCells: opts.stemCells };
 
   // Do stem cells exist at all? Give the pool a few seconds to fill them the first time.
   await quiet(opts.full, 0, 10_000);
@@ -122,6 +133,14 @@ export async function measureColdStarts(opts: {
         into.push(s.ms);
         if (into !== res.stemNode) opts.onSample?.(wanted, s);
       }
+    }
+    if (opts.stem.warmUrl && res.stemCellsAvailable) {
+      // After the daemon is quiet again, as before each stem sample: no sample warms the next.
+      await quiet(opts.stem, opts.stemCells, 5_000);
+      await sleep(50);
+      const w = await curlGet(opts.stem.warmUrl);
+      if (w.status !== 200) throw new Error(`${opts.stem.daemon.name}: GET ${opts.stem.warmUrl} → ${w.status}`);
+      if (keep && w.headers["x-fnrun-start"] === "warm") res.warmCurl.push(w.ms);
     }
     opts.onRound?.(i - warmup);
   }

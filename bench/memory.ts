@@ -59,10 +59,10 @@ export async function measureIdleInstance(daemon: DaemonProcess, fn: string, url
   return cgroupMemory(ids[0]);
 }
 
-/** Stem cells: with no instance of any function running, every container of the daemon is one. */
+/** Stem cells: the containers named `stem-*` (the daemon may hold warm instances of other functions beside them). */
 export async function measureStemCells(daemon: DaemonProcess): Promise<CgroupMemory[]> {
   const out: CgroupMemory[] = [];
-  for (const id of await daemon.containers()) out.push(await cgroupMemory(id));
+  for (const id of await daemon.containers()) if (id.startsWith("stem-")) out.push(await cgroupMemory(id));
   return out;
 }
 

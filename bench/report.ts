@@ -142,6 +142,7 @@ export function renderMarkdown(r: Results): string {
     const noStem = c.stemCellsAvailable ? "n/a (no request was served by a stem cell)" : "n/a (stem cells not available)";
     out.push(line("stem-cell start through the gateway (curl)", c.stem, noStem));
     out.push(line("stem-cell start through the gateway (node:http client)", c.stemNode ?? [], noStem));
+    if (c.warmCurl?.length) out.push(line("floor: a warm request through the same gateway, new connection (curl)", c.warmCurl));
     out.push(line("full cold start through the gateway", c.cold));
     for (const k of ["runcBootstrap", "runcPlain", "hostBootstrap", "hostPlain"] as FloorKind[]) out.push(line(FLOOR_LABEL[k], c.floors[k]));
     out.push("");
@@ -264,7 +265,7 @@ export function renderMarkdown(r: Results): string {
   out.push("## Targets", "");
   out.push(row(["target", "measured", "verdict"]), row(["---", "---", "---"]));
   const stemMed = c && c.stem.length ? median(c.stem) : NaN;
-  out.push(row(["stem-cell start to first response ≤ 8 ms (median)", c && c.stem.length ? `${fmtMs(stemMed)} ms (curl; ${c.stemNode?.length ? fmtMs(median(c.stemNode)) : "n/a"} ms timed by node:http)` : "n/a (stem cells not available)", verdict(c && c.stem.length ? stemMed <= 8 : null)]));
+  out.push(row(["stem-cell start to first response ≤ 8 ms (median)", c && c.stem.length ? `${fmtMs(stemMed)} ms (curl; ${c.stemNode?.length ? fmtMs(median(c.stemNode)) : "n/a"} ms timed by node:http)${c.warmCurl?.length ? `; a warm request the same way ${fmtMs(median(c.warmCurl))} ms, so the start adds ${fmtMs(stemMed - median(c.warmCurl))} ms` : ""}` : "n/a (stem cells not available)", verdict(c && c.stem.length ? stemMed <= 8 : null)]));
   const coldMed = c ? median(c.cold) : NaN;
   out.push(
     row([
@@ -311,6 +312,8 @@ export function renderMarkdown(r: Results): string {
     "  from `runc list`) and the stem cells are back, then sends one GET on a new connection through the gateway with curl (its",
     "  `time_total`), waits for the same state again and sends one with node:http from the benchmark's own process. The node client",
     "  adds its own work to what it times (about 2 ms a start, measured against curl on the same daemon); the target is read from curl's.",
+    "  Last in the round, once the daemon is quiet again, one warm request by curl to another function of the same daemon",
+    "  (`min_instances = 1`) on a new connection: every hop of a start but the start itself, the floor of the stem-cell row.",
     "- **full cold start**: the same with a second daemon that has `stem_cells = 0`: the pool starts the function's own image with runc.",
     "- **runc floors**: runtime's `Instance.start` (runc create + start of the OCI spec fnrun generates, same limits, the base rootfs laid out",
     "  from builder/base-layout.ts) until the socket appears, then one GET on the unix socket; the container is stopped after (not timed).",

@@ -81,6 +81,11 @@ cpu = ${SETTINGS.coldFunction.cpu}
 [functions.viastem]
 dir = ${q(join(fns, "viastem"))}
 min_instances = 0
+
+[functions.warmref]
+dir = ${q(join(fns, "warmref"))}
+min_instances = 1
+max_instances = 1
 `;
 }
 
@@ -129,7 +134,7 @@ async function main(): Promise<number> {
   cleanups.push(() => rm(tmp, { recursive: true, force: true }));
   const fns = join(tmp, "fns");
   const hundredNames = Array.from({ length: HUNDRED.functions }, (_, i) => `f${i}`);
-  for (const name of ["cold", "warm", "idle", "viastem", ...hundredNames]) {
+  for (const name of ["cold", "warm", "idle", "viastem", "warmref", ...hundredNames]) {
     await mkdir(join(fns, name), { recursive: true });
     await writeFile(join(fns, name, "index.mjs"), HELLO_FUNCTION);
   }
@@ -181,7 +186,7 @@ async function main(): Promise<number> {
         measureColdStarts({
           floors,
           full: { daemon: full, fn: "cold", url: `${full.url}/cold` },
-          stem: { daemon: stem, fn: "viastem", url: `${stem.url}/viastem` },
+          stem: { daemon: stem, fn: "viastem", url: `${stem.url}/viastem`, warmUrl: `${stem.url}/warmref` },
           stemCells: STEM_CELLS,
           rounds: ROUNDS,
           onRound: (i) => i >= 0 && (i + 1) % 6 === 0 && say(`  round ${i + 1}/${ROUNDS}`),
@@ -195,7 +200,7 @@ async function main(): Promise<number> {
       stems = await attempt("stem-cell memory", async () => {
         await waitFor("stem cells back", async () => {
           const s = (await stem.functions()).get("viastem");
-          return s?.instances === 0 && (await stem.containers()).length === STEM_CELLS;
+          return s?.instances === 0 && (await stem.containers()).filter((id) => id.startsWith("stem-")).length === STEM_CELLS;
         }, 10_000);
         return measureStemCells(stem);
       });
