@@ -20,7 +20,7 @@
  * through the gateway (the client, the gateway and the instance woken from idle, each hop of a
  * request but the start).
  */
-import type { DaemonProcess } from "./daemon.ts";
+import { isStemCell, type DaemonProcess } from "./daemon.ts";
 import type { FloorKind, Floors } from "./floors.ts";
 import { curlGet, get, sleep, waitFor, type Sample } from "./lib.ts";
 
@@ -71,7 +71,7 @@ async function quiet(t: GatewayTarget, stemCells: number, timeoutMs: number): Pr
       const ids = await t.daemon.containers();
       const ours = ids.filter((id) => id.startsWith(`${t.fn}-`));
       // Other functions' instances may be there; with stem cells, exactly that many of them.
-      return ours.length === 0 && (stemCells === 0 || ids.filter((id) => id.startsWith("stem-")).length === stemCells) ? true : null;
+      return ours.length === 0 && (stemCells === 0 || ids.filter(isStemCell).length === stemCells) ? true : null;
     },
     timeoutMs,
     10,
@@ -109,38 +109,40 @@ export async function measureColdStarts(opts: {
       if (keep) floors[k].push(ms);
     }
 
-    const stemsBefore = res.stemCellsAvailable ? (await opts.stem.daemon.containers()).length : 0;
-    const samples = [
-      [opts.full, res.coldKinds, res.cold, "cold", get],
-      [opts.stem, res.stemKinds, res.stem, stemsBefore > 0 ? "stem" : "cold", curlGet],
-      [opts.stem, null, res.stemNode, "stem", get],
-    ] as const;
-    for (const [target, kinds, into, inferred, client] of samples) {
-      if (into === res.stemNode) {
-        if (!res.stemCellsAvailable) continue;
-        await quiet(opts.stem, opts.stemCells, 5_000);
-        await sleep(50);
-      }
-      const s = await client(target.url);
-      if (s.status !== 200) throw new Error(`${target.daemon.name}: GET ${target.url} → ${s.status}: ${s.body}`);
+    /** One GET of `url` by `client`, and how the gateway says it was served (else `inferred`). */
+    const sample = async (t: GatewayTarget, url: string, client: (url: string) => Promise<Sample>, inferred: string) => {
+      const s = await client(url);
+      if (s.status !== 200) throw new Error(`${t.daemon.name}: GET ${url} → ${s.status}: ${s.body}`);
       const header = s.headers["x-fnrun-start"];
       if (typeof header === "string") res.startHeader = true;
-      const kind = typeof header === "string" ? header : `inferred:${inferred}`;
-      if (!keep) continue;
-      if (kinds) kinds[kind] = (kinds[kind] ?? 0) + 1;
-      const wanted = into === res.cold ? "cold" : "stem";
-      if (kind === wanted || kind === `inferred:${wanted}`) {
-        into.push(s.ms);
-        if (into !== res.stemNode) opts.onSample?.(wanted, s);
-      }
-    }
-    if (opts.stem.warmUrl && res.stemCellsAvailable) {
-      // After the daemon is quiet again, as before each stem sample: no sample warms the next.
+      return { s, kind: typeof header === "string" ? header : `inferred:${inferred}` };
+    };
+    /** Counts a sample's kind and keeps its time when it was served as `wanted`. */
+    const keepAs = (wanted: "cold" | "stem", { s, kind }: { s: Sample; kind: string }, into: number[], kinds: Record<string, number>) => {
+      if (!keep) return;
+      kinds[kind] = (kinds[kind] ?? 0) + 1;
+      if (kind !== wanted && kind !== `inferred:${wanted}`) return;
+      into.push(s.ms);
+      opts.onSample?.(wanted, s);
+    };
+    /** The stem daemon as before a round's first stem sample: no sample warms the next. */
+    const settleStem = async () => {
       await quiet(opts.stem, opts.stemCells, 5_000);
       await sleep(50);
-      const w = await curlGet(opts.stem.warmUrl);
-      if (w.status !== 200) throw new Error(`${opts.stem.daemon.name}: GET ${opts.stem.warmUrl} → ${w.status}`);
-      if (keep && w.headers["x-fnrun-start"] === "warm") res.warmCurl.push(w.ms);
+    };
+
+    const stemsBefore = res.stemCellsAvailable ? (await opts.stem.daemon.containers()).filter(isStemCell).length : 0;
+    keepAs("cold", await sample(opts.full, opts.full.url, get, "cold"), res.cold, res.coldKinds);
+    keepAs("stem", await sample(opts.stem, opts.stem.url, curlGet, stemsBefore > 0 ? "stem" : "cold"), res.stem, res.stemKinds);
+    if (res.stemCellsAvailable) {
+      await settleStem();
+      const byNode = await sample(opts.stem, opts.stem.url, get, "stem");
+      if (keep && byNode.kind === "stem") res.stemNode.push(byNode.s.ms);
+      if (opts.stem.warmUrl) {
+        await settleStem();
+        const warm = await sample(opts.stem, opts.stem.warmUrl, curlGet, "warm");
+        if (keep && warm.kind === "warm") res.warmCurl.push(warm.s.ms);
+      }
     }
     opts.onRound?.(i - warmup);
   }

@@ -16,6 +16,9 @@ import { MIN_ENV, sh, sleep } from "./lib.ts";
 export const ROOT = resolve(import.meta.dirname, "..");
 const BIN = join(ROOT, "bin/fnrun.mjs");
 
+/** A stem cell's container: the daemon names them `stem-<n>`, and instances `<function>-<n>`. */
+export const isStemCell = (id: string): boolean => id.startsWith("stem-");
+
 export interface FunctionStats {
   instances: number;
   busy: number;

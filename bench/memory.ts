@@ -7,7 +7,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { cgroupMode } from "../runtime/cgroup.ts";
-import type { DaemonProcess } from "./daemon.ts";
+import { isStemCell, type DaemonProcess } from "./daemon.ts";
 import { get, median, MiB, sleep } from "./lib.ts";
 
 export interface CgroupMemory {
@@ -62,7 +62,7 @@ export async function measureIdleInstance(daemon: DaemonProcess, fn: string, url
 /** Stem cells: the containers named `stem-*` (the daemon may hold warm instances of other functions beside them). */
 export async function measureStemCells(daemon: DaemonProcess): Promise<CgroupMemory[]> {
   const out: CgroupMemory[] = [];
-  for (const id of await daemon.containers()) if (id.startsWith("stem-")) out.push(await cgroupMemory(id));
+  for (const id of (await daemon.containers()).filter(isStemCell)) out.push(await cgroupMemory(id));
   return out;
 }
 

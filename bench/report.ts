@@ -141,8 +141,8 @@ export function renderMarkdown(r: Results): string {
         : row([label, fmtMs(median(xs)), fmtMs(quantile(xs, 0.1)), fmtMs(quantile(xs, 0.9)), xs.length, ratio(median(xs), runcFloor)]);
     const noStem = c.stemCellsAvailable ? "n/a (no request was served by a stem cell)" : "n/a (stem cells not available)";
     out.push(line("stem-cell start through the gateway (curl)", c.stem, noStem));
-    out.push(line("stem-cell start through the gateway (node:http client)", c.stemNode ?? [], noStem));
-    if (c.warmCurl?.length) out.push(line("floor: a warm request through the same gateway, new connection (curl)", c.warmCurl));
+    out.push(line("stem-cell start through the gateway (node:http client)", c.stemNode, noStem));
+    if (c.warmCurl.length) out.push(line("floor: a warm request through the same gateway, new connection (curl)", c.warmCurl));
     out.push(line("full cold start through the gateway", c.cold));
     for (const k of ["runcBootstrap", "runcPlain", "hostBootstrap", "hostPlain"] as FloorKind[]) out.push(line(FLOOR_LABEL[k], c.floors[k]));
     out.push("");
@@ -265,7 +265,7 @@ export function renderMarkdown(r: Results): string {
   out.push("## Targets", "");
   out.push(row(["target", "measured", "verdict"]), row(["---", "---", "---"]));
   const stemMed = c && c.stem.length ? median(c.stem) : NaN;
-  out.push(row(["stem-cell start to first response ≤ 8 ms (median)", c && c.stem.length ? `${fmtMs(stemMed)} ms (curl; ${c.stemNode?.length ? fmtMs(median(c.stemNode)) : "n/a"} ms timed by node:http)${c.warmCurl?.length ? `; a warm request the same way ${fmtMs(median(c.warmCurl))} ms, so the start adds ${fmtMs(stemMed - median(c.warmCurl))} ms` : ""}` : "n/a (stem cells not available)", verdict(c && c.stem.length ? stemMed <= 8 : null)]));
+  out.push(row(["stem-cell start to first response ≤ 8 ms (median)", c && c.stem.length ? `${fmtMs(stemMed)} ms (curl; ${c.stemNode.length ? fmtMs(median(c.stemNode)) : "n/a"} ms timed by node:http)${c.warmCurl.length ? `; a warm request the same way ${fmtMs(median(c.warmCurl))} ms, so the start adds ${fmtMs(stemMed - median(c.warmCurl))} ms` : ""}` : "n/a (stem cells not available)", verdict(c && c.stem.length ? stemMed <= 8 : null)]));
   const coldMed = c ? median(c.cold) : NaN;
   out.push(
     row([

@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { measureColdStarts, type ColdStartResult } from "./cold-start.ts";
-import { containerPid, ROOT, startDaemon, sweep, type DaemonProcess } from "./daemon.ts";
+import { containerPid, isStemCell, ROOT, startDaemon, sweep, type DaemonProcess } from "./daemon.ts";
 import { HELLO_FUNCTION, setUpFloors, type Floors } from "./floors.ts";
 import { MiB, waitFor } from "./lib.ts";
 import { measureHundred, measureIdleInstance, measureStemCells, type CgroupMemory, type HundredResult } from "./memory.ts";
@@ -200,7 +200,7 @@ async function main(): Promise<number> {
       stems = await attempt("stem-cell memory", async () => {
         await waitFor("stem cells back", async () => {
           const s = (await stem.functions()).get("viastem");
-          return s?.instances === 0 && (await stem.containers()).filter((id) => id.startsWith("stem-")).length === STEM_CELLS;
+          return s?.instances === 0 && (await stem.containers()).filter(isStemCell).length === STEM_CELLS;
         }, 10_000);
         return measureStemCells(stem);
       });
